@@ -1,0 +1,67 @@
+"""Errors jobqueue raises on purpose.
+
+* JobQueueError          base: ``except JobQueueError`` catches everything below
+  + JobNotFound          no job has this id
+  + InvalidJob           bad id, type, params or option, or a job file that cannot be read
+  + JobCancelled         raised inside execute_job once a cancel was requested
+  + JobTimeout           the error type recorded when an attempt overruns its timeout
+  + PermanentError       raise it in a handler: fail now, no retries
+  + StaleJob             the job changed under us (another worker, a cancel or the reaper won)
+  + StoreError           the data directory cannot be written (full disk, read-only, permissions)
+"""
+
+from __future__ import annotations
+
+
+class JobQueueError(Exception):
+    """Base class: ``except JobQueueError`` catches everything raised on purpose."""
+
+
+class JobNotFound(JobQueueError):
+    """No job has this id."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job with id {job_id!r}")
+        self.job_id = job_id
+
+    def __reduce__(self) -> tuple[type[JobNotFound], tuple[str]]:
+        return (type(self), (self.job_id,))
+
+
+class InvalidJob(JobQueueError):
+    """Bad input: an id, type, params or option, or a job file that cannot be read."""
+
+
+class JobCancelled(JobQueueError):
+    """Raised inside a running job once a cancel was requested (or its timeout passed)."""
+
+    def __init__(self, reason: str | None = None) -> None:
+        super().__init__(f"job cancelled: {reason}" if reason else "job cancelled")
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[JobCancelled], tuple[str | None]]:
+        return (type(self), (self.reason,))
+
+
+class JobTimeout(JobQueueError):
+    """The attempt ran past the job's timeout."""
+
+
+class PermanentError(JobQueueError):
+    """Raise it in a handler to fail the job at once, without retrying."""
+
+
+class StaleJob(JobQueueError):
+    """The job is no longer in the state the caller expected: someone else changed it."""
+
+    def __init__(self, job_id: str, expected: str) -> None:
+        super().__init__(f"job {job_id!r} is no longer {expected}: another process changed it")
+        self.job_id = job_id
+        self.expected = expected
+
+    def __reduce__(self) -> tuple[type[StaleJob], tuple[str, str]]:
+        return (type(self), (self.job_id, self.expected))
+
+
+class StoreError(JobQueueError):
+    """The data directory could not be read or written (full disk, read-only, permissions)."""

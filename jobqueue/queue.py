@@ -1,0 +1,229 @@
+"""JobQueue: the public API over a store. Validation and state rules live here and in
+``transitions``; the store only persists and refuses stale writes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+from random import Random
+from typing import Any
+
+from . import reaper, transitions
+from .clock import Clock, SystemClock
+from .durations import to_timedelta
+from .errors import InvalidJob, JobNotFound, StaleJob
+from .ids import IdFactory, TimeIds, check_id, check_type
+from .job import (
+    ENDED,
+    STATUSES,
+    CancelledJob,
+    FailedJob,
+    Job,
+    PendingJob,
+    RunningJob,
+    Status,
+    ended_at,
+)
+from .options import DEFAULT_MAX_PARAMS_BYTES, EnqueueOptions, normalize_params
+from .store import FileStore, JobStore
+
+log = logging.getLogger(__name__)
+
+_CAS_ATTEMPTS = 20  # a job can change under us a few times; more means something is wrong
+
+
+class JobQueue:
+    """A queue on one data directory (or any JobStore)."""
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        durable: bool = True,
+        clock: Clock | None = None,
+        new_id: IdFactory | None = None,
+        rng: Random | None = None,
+        store: JobStore | None = None,
+        max_params_bytes: int = DEFAULT_MAX_PARAMS_BYTES,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.clock: Clock = clock or SystemClock()
+        self.rng = rng or Random()
+        self.new_id: IdFactory = new_id or TimeIds(self.rng)
+        self.store: JobStore = store or FileStore(self.data_dir, durable=durable)
+        self.max_params_bytes = max_params_bytes
+
+    def __repr__(self) -> str:
+        return f"JobQueue({str(self.data_dir)!r})"
+
+    # --- adding ----------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        type: str,
+        params: Any = None,
+        *,
+        delay: float | timedelta | None = None,
+        run_at: datetime | None = None,
+        priority: int = 0,
+        max_retries: int = 3,
+        timeout: float | timedelta | None = None,
+        unique_key: str | None = None,
+        user_id: str | None = None,
+    ) -> PendingJob | RunningJob:
+        """Add one job. With a ``unique_key`` held by a pending or running job, return that job."""
+        options = EnqueueOptions(
+            delay=delay, run_at=run_at, priority=priority, max_retries=max_retries,
+            timeout=timeout, unique_key=unique_key, user_id=user_id,
+        )  # fmt: skip
+        return self._add(type, [params], options)[0]
+
+    def enqueue_many(
+        self, type: str, params_list: Iterable[Any], **options: Any
+    ) -> list[PendingJob | RunningJob]:
+        """Add many jobs of one type: all or nothing, behind one durable write barrier."""
+        try:
+            checked = EnqueueOptions(**options)
+        except TypeError as e:
+            raise InvalidJob(f"enqueue_many: {e}") from None
+        return self._add(type, list(params_list), checked)
+
+    def _add(
+        self, job_type: str, params_list: list[Any], options: EnqueueOptions
+    ) -> list[PendingJob | RunningJob]:
+        check_type(job_type)
+        now = self.clock.now()
+        jobs = [
+            options.build(
+                self.new_id(now), job_type, normalize_params(p, self.max_params_bytes), now
+            )
+            for p in params_list
+        ]
+        added = self.store.add(jobs)
+        for job in added:
+            log.debug("enqueued %s (%s)", job.metadata.id, job.metadata.type)
+        return [j for j in added if isinstance(j, PendingJob | RunningJob)]
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def get_job(self, id: str) -> Job | None:
+        return self.store.get(check_id(id))
+
+    def query_jobs(
+        self,
+        status: Status | Collection[Status] | None = None,
+        type: str | None = None,
+        limit: int | None = None,
+    ) -> list[Job]:
+        """Jobs oldest first, optionally of some statuses and one type."""
+        statuses = _statuses(status)
+        if type is not None:
+            check_type(type)
+        if limit is not None and limit < 0:
+            raise InvalidJob(f"limit must not be negative: {limit}")
+        jobs: list[Job] = []
+        for job in self.store.scan(statuses, type):
+            if limit is not None and len(jobs) >= limit:
+                break
+            jobs.append(job)
+        return jobs
+
+    def stats(self) -> dict[str, int]:
+        return dict(self.store.counts(self.clock.now()))
+
+    # --- changing ----------------------------------------------------------------------------
+
+    def cancel(self, id: str, reason: str | None = None) -> bool:
+        """Pending: cancelled at once. Running: the worker is asked to stop. False if the
+        job already ended or does not exist."""
+        for _ in range(_CAS_ATTEMPTS):
+            job = self.get_job(id)
+            now = self.clock.now()
+            try:
+                match job:
+                    case PendingJob():
+                        self.store.move(job, transitions.cancel_pending(job, reason, now))
+                        return True
+                    case RunningJob():
+                        if self.store.request_cancel(job, reason, now):
+                            return True
+                    case _:
+                        return False
+            except StaleJob:
+                continue
+        raise StaleJob(id, "pending or running")
+
+    def retry(self, id: str) -> PendingJob:
+        """Run a failed or cancelled job again: due now, retry_count 0, history kept."""
+        for _ in range(_CAS_ATTEMPTS):
+            job = self.get_job(id)
+            if job is None:
+                raise JobNotFound(id)
+            if not isinstance(job, FailedJob | CancelledJob):
+                raise InvalidJob(f"job {id!r} is {job.status}: only failed or cancelled jobs retry")
+            new = transitions.retry(job, self.clock.now())
+            try:
+                self.store.move(job, new)
+            except StaleJob:
+                continue
+            return new
+        raise StaleJob(id, "failed or cancelled")
+
+    def cleanup(
+        self,
+        older_than: float | timedelta | str = timedelta(days=1),
+        statuses: Collection[Status] = ("complete", "failed", "cancelled"),
+    ) -> int:
+        """Delete ended jobs that reached their status at least ``older_than`` ago."""
+        return len(self.cleanup_candidates(older_than, statuses, delete=True))
+
+    def cleanup_candidates(
+        self,
+        older_than: float | timedelta | str = timedelta(days=1),
+        statuses: Collection[Status] = ("complete", "failed", "cancelled"),
+        *,
+        delete: bool = False,
+    ) -> list[Job]:
+        """The jobs ``cleanup`` would delete (and deletes them when ``delete``)."""
+        age = to_timedelta(older_than, "older_than")
+        chosen = _statuses(statuses)
+        if not set(chosen) <= ENDED:
+            raise InvalidJob("cleanup only removes complete, failed or cancelled jobs")
+        cutoff = self.clock.now() - age
+        found: list[Job] = []
+        for job in self.store.scan(chosen):
+            at = ended_at(job)
+            if at is None or at > cutoff:
+                continue
+            if delete and not self._delete(job):
+                continue
+            found.append(job)
+        return found
+
+    def remove_jobs(self, type: str) -> int:
+        """Delete the pending jobs of one type; returns how many."""
+        check_type(type)
+        return sum(self._delete(job) for job in self.store.scan(["pending"], type))
+
+    def _delete(self, job: Job) -> bool:
+        try:
+            self.store.delete(job)
+        except StaleJob:
+            return False
+        return True
+
+    def reap(self, stale_after: float | timedelta = 30) -> list[PendingJob | FailedJob]:
+        """Return running jobs whose worker is gone to pending (or failed); see reaper."""
+        return reaper.reap(self.store, self.clock.now(), to_timedelta(stale_after, "stale_after"))
+
+
+def _statuses(status: Status | Collection[Status] | None) -> tuple[Status, ...]:
+    if status is None:
+        return STATUSES
+    chosen = (status,) if isinstance(status, str) else tuple(status)
+    for s in chosen:
+        if s not in STATUSES:
+            raise InvalidJob(f"unknown status {s!r}: use one of {', '.join(STATUSES)}")
+    return chosen

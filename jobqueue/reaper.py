@@ -1,0 +1,60 @@
+"""Return running jobs whose worker is gone to pending/ (or failed/ when no retry is left).
+
+A job is lost when its owner ran on this host and that process no longer exists
+(checked with the recorded process start time, so a reused pid does not fool us), or,
+for an owner on another host or one we cannot check, when its heartbeat is older than
+``stale_after``. A job whose owner is alive on this host is never reaped, however old
+its heartbeat: a long CPU-bound job is not a lost job.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from . import transitions
+from .errors import StaleJob
+from .job import FailedJob, PendingJob, RunningJob
+from .process import hostname, is_alive
+from .store import JobStore
+
+log = logging.getLogger(__name__)
+
+
+def lost_reason(job: RunningJob, now: datetime, stale_after: timedelta, host: str) -> str | None:
+    """Why ``job`` has no live owner, or None if it may still be running."""
+    owner = job.worker
+    if owner.host == host:
+        if is_alive(owner.pid, owner.pid_started):
+            return None
+        return f"worker {owner.name} (pid {owner.pid}) is gone"
+    age = now - job.heartbeat_at
+    if age > stale_after:
+        return (
+            f"no heartbeat from worker {owner.name} on {owner.host} for {age.total_seconds():.0f}s"
+        )
+    return None
+
+
+def reap(
+    store: JobStore, now: datetime, stale_after: timedelta, host: str | None = None
+) -> list[PendingJob | FailedJob]:
+    """Reap every lost running job once; returns what each became."""
+    host = host or hostname()
+    reaped: list[PendingJob | FailedJob] = []
+    for job in store.scan(["running"]):
+        if not isinstance(job, RunningJob):
+            continue
+        reason = lost_reason(job, now, stale_after, host)
+        if reason is None:
+            continue
+        new = transitions.lost(job, now, reason)
+        try:
+            store.move(job, new)
+        except StaleJob:
+            continue  # it finished or was reaped by someone else meanwhile
+        log.warning(
+            "reaped %s (%s): %s -> %s", job.metadata.id, job.metadata.type, reason, new.status
+        )
+        reaped.append(new)
+    return reaped

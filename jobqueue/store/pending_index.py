@@ -1,0 +1,227 @@
+"""An in-memory, claim-ordered view of ``pending/`` that costs O(1) per claim.
+
+Listing ``pending/`` costs ~0.5 µs per entry and reading every file far more, so a
+claim must not do either. Instead every writer that puts a job into ``pending/``
+appends one line to ``jobs/.index/pending.log``::
+
+    <run_at in µs since the epoch> <priority> <type> <id>
+
+and each store instance reads only the bytes appended since its last look, keeping per
+job type a heap of due jobs (priority, run_at, id) and a heap of deferred ones (run_at).
+The log is a hint, never the truth: a claim is the rename out of ``pending/``, so an
+entry for a job that is gone just fails to rename and is dropped. What the log can miss
+(a crash between the file and its line, a file moved in by hand) is found by
+``reconcile``, a listing of ``pending/`` that runs on first use and when idle.
+
+The log is compacted (rewritten from the live entries) under ``.index/lock`` once it
+holds many dead lines; appenders take the same lock, and readers notice the new file by
+its inode and reload.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from filelock import FileLock
+
+from . import _fs
+
+_COMPACT_MIN_LINES = 50_000
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Entry:
+    """Where a pending job sorts: (priority, run_at, id), plus its type for filtering."""
+
+    priority: int
+    run_at_us: int
+    id: str
+    type: str
+
+    def line(self) -> bytes:
+        return f"{self.run_at_us} {self.priority} {self.type} {self.id}\n".encode()
+
+    @classmethod
+    def parse(cls, line: bytes) -> Entry | None:
+        parts = line.split()
+        if len(parts) != 4:
+            return None  # a torn or foreign line: reconcile finds the job anyway
+        try:
+            return cls(int(parts[1]), int(parts[0]), parts[3].decode(), parts[2].decode())
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+
+class _TypeQueue:
+    """Due and deferred heaps for one job type (entries may be stale: check ``live``)."""
+
+    def __init__(self) -> None:
+        self.due: list[Entry] = []
+        self.deferred: list[tuple[int, Entry]] = []
+
+    def push(self, entry: Entry, now_us: int) -> None:
+        if entry.run_at_us <= now_us:
+            heapq.heappush(self.due, entry)
+        else:
+            heapq.heappush(self.deferred, (entry.run_at_us, entry))
+
+    def promote(self, now_us: int) -> None:
+        while self.deferred and self.deferred[0][0] <= now_us:
+            heapq.heappush(self.due, heapq.heappop(self.deferred)[1])
+
+    def head(self, live: dict[str, Entry]) -> Entry | None:
+        while self.due and live.get(self.due[0].id) != self.due[0]:
+            heapq.heappop(self.due)
+        return self.due[0] if self.due else None
+
+    def next_run_at(self, live: dict[str, Entry]) -> int | None:
+        while self.deferred and live.get(self.deferred[0][1].id) != self.deferred[0][1]:
+            heapq.heappop(self.deferred)
+        return self.deferred[0][0] if self.deferred else None
+
+
+class PendingIndex:
+    """Claim order for ``pending/``; thread-safe; one per store instance."""
+
+    def __init__(
+        self, index_dir: Path, pending_dir: Path, read_entry: Callable[[str], Entry | None]
+    ) -> None:
+        self._log = index_dir / "pending.log"
+        self._lock_path = index_dir / "lock"
+        self._pending_dir = pending_dir
+        self._read_entry = read_entry
+        self._mutex = threading.RLock()
+        self._live: dict[str, Entry] = {}
+        self._queues: dict[str, _TypeQueue] = {}
+        self._offset = 0
+        self._inode: int | None = None
+        self._lines_read = 0
+        self._reconciled = False
+
+    def _file_lock(self) -> FileLock:
+        return FileLock(self._lock_path, mode=_fs.FILE_MODE, preserve_lock_file=True)
+
+    # --- writers ----------------------------------------------------------------------
+
+    def append(self, entries: Iterable[Entry]) -> None:
+        """Announce jobs now in ``pending/`` to every process (and to this one at once)."""
+        data = b"".join(e.line() for e in entries)
+        if not data:
+            return
+        with self._file_lock():
+            fd = os.open(self._log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _fs.FILE_MODE)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+
+    # --- readers ----------------------------------------------------------------------
+
+    def refresh(self, now_us: int) -> None:
+        """Take in the lines appended since the last look (and reconcile on first use)."""
+        with self._mutex:
+            self._read_new_lines(now_us)
+            if not self._reconciled:
+                self.reconcile(now_us)
+            if self._lines_read > max(_COMPACT_MIN_LINES, 4 * len(self._live)):
+                self._compact(now_us)
+
+    def _read_new_lines(self, now_us: int) -> None:
+        try:
+            st = os.stat(self._log)
+        except FileNotFoundError:
+            return
+        if st.st_ino != self._inode:
+            self._inode, self._offset, self._lines_read = st.st_ino, 0, 0
+        if st.st_size <= self._offset:
+            return
+        with open(self._log, "rb") as f:
+            f.seek(self._offset)
+            data = f.read(st.st_size - self._offset)
+        end = data.rfind(b"\n") + 1  # a line still being written waits for the next look
+        self._offset += end
+        for line in data[:end].splitlines():
+            self._lines_read += 1
+            entry = Entry.parse(line)
+            if entry is not None:
+                self._add(entry, now_us)
+
+    def _add(self, entry: Entry, now_us: int) -> None:
+        self._live[entry.id] = entry
+        self._queues.setdefault(entry.type, _TypeQueue()).push(entry, now_us)
+
+    def add(self, entry: Entry, now_us: int) -> None:
+        with self._mutex:
+            self._add(entry, now_us)
+
+    def discard(self, job_id: str) -> None:
+        with self._mutex:
+            self._live.pop(job_id, None)
+
+    def reconcile(self, now_us: int) -> None:
+        """Match the index to a listing of ``pending/``: the only O(backlog) step."""
+        with self._mutex:
+            on_disk = set(_fs.list_names(self._pending_dir))
+            for job_id in self._live.keys() - on_disk:
+                del self._live[job_id]
+            for job_id in on_disk - self._live.keys():
+                entry = self._read_entry(job_id)
+                if entry is not None:
+                    self._add(entry, now_us)
+            self._reconciled = True
+
+    def pop_due(self, now_us: int, types: Collection[str] | None) -> Iterator[Entry]:
+        """Best due entries first, each removed before it is yielded (the caller then owns
+        the attempt to claim it, and re-adds it with ``add`` if it must put it back)."""
+        while True:
+            with self._mutex:
+                best = self._best(now_us, types)
+                if best is None:
+                    return
+                del self._live[best.id]
+            yield best
+
+    def _best(self, now_us: int, types: Collection[str] | None) -> Entry | None:
+        names = self._queues.keys() if types is None else types
+        heads = []
+        for name in names:
+            queue = self._queues.get(name)
+            if queue is not None:
+                queue.promote(now_us)
+                head = queue.head(self._live)
+                if head is not None:
+                    heads.append(head)
+        return min(heads) if heads else None
+
+    def next_due_us(self, types: Collection[str] | None) -> int | None:
+        """When the earliest deferred job of these types becomes due (for worker timers)."""
+        with self._mutex:
+            names = self._queues.keys() if types is None else types
+            times = [
+                t
+                for name in names
+                if (q := self._queues.get(name)) and (t := q.next_run_at(self._live)) is not None
+            ]
+            return min(times) if times else None
+
+    def counts(self, now_us: int) -> tuple[int, int]:
+        """(pending, delayed) as of the last refresh."""
+        with self._mutex:
+            delayed = sum(1 for e in self._live.values() if e.run_at_us > now_us)
+            return len(self._live), delayed
+
+    def _compact(self, now_us: int) -> None:
+        """Rewrite the log from the live entries, so it stops growing with history."""
+        with self._file_lock():
+            self._read_new_lines(now_us)  # nobody appends while we hold the lock
+            self.reconcile(now_us)
+            tmp = self._log.with_name(f"pending.log.{os.getpid()}.tmp")
+            data = b"".join(e.line() for e in sorted(self._live.values()))
+            _fs.replace_atomic(self._log, data, tmp, durable=False)
+            st = os.stat(self._log)
+            self._inode, self._offset, self._lines_read = st.st_ino, st.st_size, len(self._live)

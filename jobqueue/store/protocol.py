@@ -1,0 +1,79 @@
+"""The storage seam: what the queue, the worker and the reaper need from a store.
+
+Operations are at the level of the domain (claim a job, move it to a new state), not of
+files or SQL, so a PostgreSQL store can implement the same promises. Every method is
+atomic with respect to other threads and processes using the same store.
+
+Compare-and-set: ``move`` and ``delete`` name the state they expect (``old``) and raise
+``StaleJob`` when the stored job is no longer that state, so a worker whose job was
+cancelled or reaped can never overwrite the newer state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from ..job import Job, PendingJob, RunningJob, Status, WorkerInfo
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRequest:
+    """Someone asked a running job to stop."""
+
+    reason: str | None
+    at: datetime
+
+
+class JobStore(Protocol):
+    """Where jobs live. Each method is atomic with respect to other processes."""
+
+    def add(self, jobs: Sequence[PendingJob]) -> list[Job]:
+        """Store new pending jobs, all or nothing, behind one durable write barrier.
+
+        A job whose ``unique_key`` is held by a pending or running job is not stored:
+        its place in the returned list holds that job instead.
+        InvalidJob if an id is already taken.
+        """
+        ...
+
+    def get(self, job_id: str) -> Job | None:
+        """The job with this id, or None. InvalidJob (after quarantine) if its file is corrupt."""
+        ...
+
+    def claim(
+        self, worker: WorkerInfo, now: datetime, types: Collection[str] | None = None
+    ) -> RunningJob | None:
+        """Take the best due pending job (lowest priority, then run_at, then id) of one of
+        ``types`` (None: any) and mark it running for ``worker``. Exactly one claimer wins."""
+        ...
+
+    def move(self, old: Job, new: Job) -> None:
+        """Replace ``old`` by ``new`` (same id). StaleJob if ``old`` is not what is stored."""
+        ...
+
+    def delete(self, job: Job) -> None:
+        """Remove ``job``. StaleJob if it is not what is stored."""
+        ...
+
+    def scan(self, statuses: Collection[Status], job_type: str | None = None) -> Iterator[Job]:
+        """Jobs in these statuses, oldest id first; corrupt files are quarantined and skipped."""
+        ...
+
+    def counts(self, now: datetime) -> Mapping[str, int]:
+        """pending, delayed, running, complete, failed, cancelled, quarantined, total."""
+        ...
+
+    def request_cancel(self, job: RunningJob, reason: str | None, now: datetime) -> bool:
+        """Ask the worker running ``job`` to stop; False if that attempt already ended."""
+        ...
+
+    def cancel_requested(self, job_id: str) -> CancelRequest | None:
+        """The pending cancel request for a running job, if any (cheap: called per heartbeat)."""
+        ...
+
+    def recover(self) -> None:
+        """Repair what a crash left behind (idempotent; safe while other processes run)."""
+        ...
