@@ -11,6 +11,7 @@ from .errors import (
     JobQueueError,
     JobTimeout,
     PermanentError,
+    RetryLater,
     StaleJob,
     StoreError,
 )
@@ -30,6 +31,7 @@ from .job import (
 )
 from .queue import JobQueue
 from .retry import RetryPolicy
+from .worker import HandlerWorker, JobContext, JobWorker
 
 __all__ = [
     "Attempt",
@@ -38,17 +40,21 @@ __all__ = [
     "CompleteJob",
     "ErrorInfo",
     "FailedJob",
+    "HandlerWorker",
     "InvalidJob",
     "Job",
     "JobCancelled",
+    "JobContext",
     "JobNotFound",
     "JobQueue",
     "JobQueueError",
     "JobTimeout",
+    "JobWorker",
     "Metadata",
     "PendingJob",
     "PermanentError",
     "Progress",
+    "RetryLater",
     "RetryPolicy",
     "RunningJob",
     "StaleJob",

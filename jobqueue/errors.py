@@ -6,6 +6,7 @@
   + JobCancelled         raised inside execute_job once a cancel was requested
   + JobTimeout           the error type recorded when an attempt overruns its timeout
   + PermanentError       raise it in a handler: fail now, no retries
+  + RetryLater           raise it in a handler: retry after the delay you give
   + StaleJob             the job changed under us (another worker, a cancel or the reaper won)
   + StoreError           the data directory cannot be written (full disk, read-only, permissions)
 """
@@ -65,3 +66,14 @@ class StaleJob(JobQueueError):
 
 class StoreError(JobQueueError):
     """The data directory could not be read or written (full disk, read-only, permissions)."""
+
+
+class RetryLater(JobQueueError):
+    """Raise it in a handler to retry after a delay of your choosing (still counts an attempt)."""
+
+    def __init__(self, delay: float, message: str = "") -> None:
+        super().__init__(message or f"retry requested in {delay:g}s")
+        self.delay = delay
+
+    def __reduce__(self) -> tuple[type[RetryLater], tuple[float, str]]:
+        return (type(self), (self.delay, str(self)))

@@ -45,7 +45,7 @@ import os
 import secrets
 import time
 import zlib
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -62,6 +62,7 @@ from ..process import owner_token, token_alive
 from . import _fs
 from .pending_index import Entry, PendingIndex
 from .protocol import CancelRequest
+from .watch import watch
 
 log = logging.getLogger(__name__)
 
@@ -404,6 +405,11 @@ class FileStore:
             return self._decode(data, staged, status)
         except InvalidJob:
             return None
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` when a job may have become claimable (file events on
+        ``pending/``) or a cancel was requested; returns an unsubscribe function."""
+        return watch([self.paths.status_dir("pending"), self.paths.cancel], callback)
 
     def next_due(self, types: Collection[str] | None = None) -> datetime | None:
         """When the earliest deferred job of these types is due (for a worker's timer)."""

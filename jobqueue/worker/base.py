@@ -1,0 +1,444 @@
+"""JobWorker: claim a due job, run it, record how it ended; repeat.
+
+The loop (``run``) only claims and launches: each job runs in a slot thread of its own,
+its lease is kept fresh by the LeaseKeeper thread, and its outcome is recorded by
+``_record`` through the pure functions of ``transitions``. The worker never touches
+paths, so it runs unchanged on any JobStore.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta
+from random import Random
+from types import FrameType
+from typing import Any, ClassVar, Literal
+
+import orjson
+
+from .. import codec, reaper, transitions
+from ..clock import Clock
+from ..errors import (
+    InvalidJob,
+    JobCancelled,
+    JobQueueError,
+    PermanentError,
+    RetryLater,
+)
+from ..job import (
+    CancelledJob,
+    CompleteJob,
+    ErrorInfo,
+    FailedJob,
+    Job,
+    PendingJob,
+    RunningJob,
+    WorkerInfo,
+)
+from ..process import hostname, start_ticks
+from ..queue import JobQueue
+from ..retry import RetryPolicy
+from .context import JobContext
+from .lease import Lease, LeaseKeeper
+from .outcome import Cancelled, Failed, Outcome, Released, Succeeded, error_info
+from .runner import AsyncRunner, call_job
+
+log = logging.getLogger(__name__)
+
+Isolation = Literal["thread", "process"]
+_FORCE_RELEASE_GRACE = 5.0  # seconds a cancelled job gets to stop before it is handed back
+
+
+class JobWorker:
+    """Subclass it: set ``job_types`` and write ``execute_job``. See INTERFACE.md."""
+
+    #: The job types this worker takes; empty means every type (see can_process_job).
+    job_types: ClassVar[Collection[str]] = frozenset()
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        *,
+        concurrency: int = 1,
+        poll_interval: float = 1.0,
+        error_backoff: float = 5.0,
+        retry_policy: RetryPolicy = RetryPolicy(),
+        heartbeat_interval: float = 5.0,
+        stale_after: float = 30.0,
+        shutdown_timeout: float = 30.0,
+        isolation: Isolation = "thread",
+        default_timeout: float | None = None,
+        clock: Clock | None = None,
+        rng: Random | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise InvalidJob(f"concurrency must be at least 1, not {concurrency}")
+        if isolation not in ("thread", "process"):
+            raise InvalidJob(f"isolation must be 'thread' or 'process', not {isolation!r}")
+        self.queue = queue
+        self.store = queue.store
+        self.clock: Clock = clock or queue.clock
+        self.rng = rng or queue.rng
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.error_backoff = error_backoff
+        self.retry_policy = retry_policy
+        self.heartbeat_interval = heartbeat_interval
+        self.stale_after = stale_after
+        self.shutdown_timeout = shutdown_timeout
+        self.isolation: Isolation = isolation
+        self.default_timeout = default_timeout
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._stop_now = threading.Event()
+        self._slots = threading.Condition()
+        self._active: dict[str, Lease] = {}
+        self._async = AsyncRunner()
+        self._thread: threading.Thread | None = None
+        self._last_reap: datetime | None = None
+        self.info: WorkerInfo | None = None
+
+    # --- overridable ---------------------------------------------------------------------------
+
+    def get_worker_name(self) -> str:
+        return f"{type(self).__name__}@{hostname()}:{os.getpid()}"
+
+    def can_process_job(self, job: PendingJob | RunningJob) -> bool:
+        """Default: the job's type is in ``job_types`` (or ``job_types`` is empty)."""
+        return not self.job_types or job.metadata.type in self.job_types
+
+    def execute_job(self, job: RunningJob, ctx: JobContext) -> Any:
+        """Do the work; the return value (JSON-serialisable) becomes the result.
+        May be ``async def``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement execute_job")
+
+    def on_job_started(self, job: RunningJob) -> None: ...
+    def on_job_completed(self, job: CompleteJob) -> None: ...
+    def on_job_failed(self, job: FailedJob) -> None: ...
+    def on_job_retrying(self, job: PendingJob, error: BaseException) -> None: ...
+    def on_job_cancelled(self, job: CancelledJob) -> None: ...
+    def on_cleanup(self, job: RunningJob, ctx: JobContext) -> None: ...
+
+    # --- running -----------------------------------------------------------------------------
+
+    def run(self, burst: bool = False, *, handle_signals: bool = True) -> None:
+        """Work until SIGINT/SIGTERM (or ``stop()``); with ``burst``, until no due job is left.
+
+        First signal: stop claiming, let running jobs finish within ``shutdown_timeout``,
+        then hand the rest back to pending. Second signal: hand them back at once.
+        """
+        restore = self._install_signals() if handle_signals else None
+        keeper = self._start()
+        try:
+            self._loop(burst)
+        finally:
+            self._drain(keeper)
+            if restore is not None:
+                restore()
+
+    def start(self) -> None:
+        """Run in a background thread (for embedding in a program); see ``stop``."""
+        self._thread = threading.Thread(
+            target=self.run, kwargs={"handle_signals": False}, name="jobqueue-worker"
+        )
+        self._thread.start()
+
+    def stop(self, *, now: bool = False, timeout: float | None = None) -> None:
+        """Ask the worker to stop (gracefully, or ``now``) and wait for ``start``'s thread."""
+        if now:
+            self._stop_now.set()
+        self._stopping.set()
+        self._wake.set()
+        with self._slots:
+            self._slots.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def set_concurrency(self, n: int) -> None:
+        """Change how many jobs run at once, while running."""
+        if n < 1:
+            raise InvalidJob(f"concurrency must be at least 1, not {n}")
+        self.concurrency = n
+        self._wake.set()
+
+    def _start(self) -> LeaseKeeper:
+        self._stopping.clear()
+        self._stop_now.clear()
+        pid = os.getpid()  # read at run time: a supervisor's fork changes it
+        self.info = WorkerInfo(
+            name=self.get_worker_name(), host=hostname(), pid=pid, pid_started=start_ticks(pid)
+        )
+        subscribe = getattr(self.store, "subscribe", None)
+        self._unsubscribe: Callable[[], None] | None = (
+            subscribe(self._wake.set) if callable(subscribe) else None
+        )
+        keeper = LeaseKeeper(
+            self.store,
+            self.clock,
+            heartbeat_interval=self.heartbeat_interval,
+            periodic=self._reap_if_due,
+        )
+        self._keeper = keeper
+        self._reap_if_due(self.clock.now())
+        keeper.start()
+        log.info("worker %s started (concurrency %d)", self.info.name, self.concurrency)
+        return keeper
+
+    def _loop(self, burst: bool) -> None:
+        while not self._stopping.is_set():
+            if self._free_slots() > 0:
+                job = self._claim()
+                if job is not None:
+                    self._launch(job)
+                    continue
+                if burst and not self._active and not self._due_soon():
+                    return
+            self._wait()
+
+    def _free_slots(self) -> int:
+        with self._slots:
+            return self.concurrency - len(self._active)
+
+    def _types(self) -> frozenset[str] | None:
+        return frozenset(self.job_types) if self.job_types else None
+
+    def _claim(self) -> RunningJob | None:
+        assert self.info is not None
+        try:
+            job = self.store.claim(self.info, self.clock.now(), self._types())
+        except (JobQueueError, OSError) as e:
+            log.error("store error, pausing %.1fs: %s", self.error_backoff, e)
+            self._stopping.wait(self.error_backoff)
+            return None
+        if job is not None and not self.can_process_job(job):
+            self._hand_back(job)
+            return None
+        return job
+
+    def _hand_back(self, job: RunningJob) -> None:
+        """can_process_job refused a claimed job: put it back untouched, idle a poll."""
+        try:
+            self.store.move(job, transitions.release(job))
+        except JobQueueError as e:
+            log.warning("could not hand back %s: %s", job.metadata.id, e)
+        self._stopping.wait(self.poll_interval)
+
+    def _due_soon(self) -> bool:
+        """Burst mode: is a job due now that the last claim did not see (e.g. just retried)?"""
+        next_due = getattr(self.store, "next_due", None)
+        if not callable(next_due):
+            return False
+        at = next_due(self._types())
+        return at is not None and at <= self.clock.now()
+
+    def _wait(self) -> None:
+        timeout = self.poll_interval
+        next_due = getattr(self.store, "next_due", None)
+        if callable(next_due) and self._free_slots() > 0:
+            at = next_due(self._types())
+            if at is not None:
+                until = (at - self.clock.now()).total_seconds()
+                timeout = max(0.0, min(timeout, until))
+        self._wake.wait(timeout)
+        self._wake.clear()
+
+    def _reap_if_due(self, now: datetime) -> None:
+        every = timedelta(seconds=max(1.0, min(self.stale_after / 3, 10.0)))
+        if self._last_reap is not None and now - self._last_reap < every:
+            return
+        self._last_reap = now
+        stale = timedelta(seconds=self.stale_after)
+        try:
+            for job in reaper.reap(self.store, now, stale):
+                log.warning("returned lost job %s to %s", job.metadata.id, job.status)
+        except (JobQueueError, OSError) as e:
+            log.error("reaping failed: %s", e)
+
+    # --- one job -------------------------------------------------------------------------------
+
+    def _launch(self, job: RunningJob) -> None:
+        timeout = job.metadata.timeout or self.default_timeout
+        deadline = job.started_at + timedelta(seconds=timeout) if timeout else None
+        lease = Lease(self.store, job, JobContext(job, deadline=deadline))
+        with self._slots:
+            self._active[job.metadata.id] = lease
+        self._keeper.track(lease)
+        log.info("job %s (%s) started", job.metadata.id, job.metadata.type)
+        self._hook("on_job_started", job)
+        name = f"jobqueue-job-{job.metadata.id}"
+        threading.Thread(target=self._work, args=(lease,), name=name, daemon=True).start()
+
+    def _work(self, lease: Lease) -> None:
+        began = time.monotonic()
+        try:
+            outcome = self._execute(lease)
+            self._record(lease, outcome, time.monotonic() - began)
+        except Exception:
+            log.exception("job %s: the worker failed to record it", lease.job.metadata.id)
+        finally:
+            self._keeper.untrack(lease)
+            with self._slots:
+                self._active.pop(lease.job.metadata.id, None)
+                self._slots.notify_all()
+            self._wake.set()
+
+    def _execute(self, lease: Lease) -> Outcome:
+        """Run the attempt and say how it ended; never raises."""
+        ctx = lease.ctx
+        try:
+            if self.isolation == "process":
+                from .isolation import run_in_child
+
+                return run_in_child(self, lease.job, ctx)
+            result = call_job(self.execute_job, (lease.job, ctx), ctx, self._async)
+        except BaseException as exc:
+            return outcome_of_error(exc, ctx)
+        return outcome_of_result(result, ctx)
+
+    def _record(self, lease: Lease, outcome: Outcome, took: float) -> None:
+        now = self.clock.now()
+        if isinstance(outcome, Cancelled):
+            self._hook("on_cleanup", lease.job, lease.ctx)
+        new = lease.finish(lambda job: self._end_state(job, outcome, now), now)
+        job_id = lease.job.metadata.id
+        if new is None:
+            log.warning("job %s: dropped its outcome, the job changed under us", job_id)
+            return
+        log.info("job %s (%s) %s after %.3fs", job_id, new.metadata.type, _verb(new), took)
+        self._fire(new, outcome)
+
+    def _end_state(self, job: RunningJob, outcome: Outcome, now: datetime) -> Job:
+        match outcome:
+            case Succeeded(result):
+                return transitions.complete(job, result, now)
+            case Failed(error=error):
+                return transitions.fail(job, error, now, self._retry_delay(job, outcome))
+            case Cancelled(reason):
+                return transitions.cancel_running(job, reason, now)
+            case Released():
+                return transitions.release(job)
+
+    def _retry_delay(self, job: RunningJob, failed: Failed) -> timedelta | None:
+        meta = job.metadata
+        if failed.permanent or meta.retry_count >= meta.max_retries:
+            return None
+        if failed.delay is not None:
+            return failed.delay
+        return self.retry_policy.delay(meta.retry_count, meta.max_retries, self.rng)
+
+    def _fire(self, new: Job, outcome: Outcome) -> None:
+        match new:
+            case CompleteJob():
+                self._hook("on_job_completed", new)
+            case FailedJob():
+                self._hook("on_job_failed", new)
+            case CancelledJob():
+                self._hook("on_job_cancelled", new)
+            case PendingJob() if isinstance(outcome, Failed):
+                error = outcome.exception or RuntimeError(outcome.error.message)
+                self._hook("on_job_retrying", new, error)
+
+    def _hook(self, name: str, *args: Any) -> None:
+        """Hooks are the user's code: an exception is logged, never fatal."""
+        try:
+            getattr(self, name)(*args)
+        except Exception:
+            log.exception("hook %s raised", name)
+
+    # --- shutdown ----------------------------------------------------------------------------
+
+    def _install_signals(self) -> Callable[[], None] | None:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            first = not self._stopping.is_set()
+            log.warning("%s: %s", signal.Signals(signum).name,
+                        "finishing running jobs" if first else "stopping now")  # fmt: skip
+            self.stop(now=not first)
+
+        for s in previous:
+            signal.signal(s, on_signal)
+
+        def restore() -> None:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+        return restore
+
+    def _drain(self, keeper: LeaseKeeper) -> None:
+        """Never leave a job in running/ owned by a process that exits cleanly."""
+        self._stopping.set()
+        self._wait_active(self.shutdown_timeout)
+        if self._active:
+            for lease in self._leases():
+                lease.ctx.cancel("worker shutting down", "shutdown")
+            self._wait_active(_FORCE_RELEASE_GRACE)
+        for lease in self._leases():
+            if lease.finish(transitions.release, self.clock.now()) is not None:
+                log.warning("job %s handed back to pending", lease.job.metadata.id)
+        keeper.stop()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self._async.close()
+        log.info("worker %s stopped", self.info.name if self.info else "")
+
+    def _leases(self) -> list[Lease]:
+        with self._slots:
+            return list(self._active.values())
+
+    def _wait_active(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._slots:
+            while self._active and not self._stop_now.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._slots.wait(min(left, 0.1))
+
+
+def outcome_of_result(result: Any, ctx: JobContext) -> Outcome:
+    """A returned value: the result, unless the attempt overran its timeout or the result
+    is not JSON. A handler that ignored a cancel request and returned anyway completed:
+    its work is done, and throwing a real result away would lose information."""
+    if ctx.cancel_kind == "timeout":
+        return Failed(timeout_error(ctx))
+    try:
+        normalized = orjson.loads(codec.dumps_value(result, "the job's result"))
+    except InvalidJob as e:
+        return Failed(error_info(e), e)
+    return Succeeded(normalized)
+
+
+def outcome_of_error(exc: BaseException, ctx: JobContext) -> Outcome:
+    """An exception: cancelled, timed out, handed back at shutdown, or a failed attempt."""
+    kind = ctx.cancel_kind
+    if kind == "timeout":
+        return Failed(timeout_error(ctx), exc)
+    if kind in ("shutdown", "lost"):
+        return Released(kind)
+    if kind == "user":
+        return Cancelled(ctx.cancel_reason)
+    if isinstance(exc, JobCancelled):
+        return Cancelled(exc.reason)
+    if isinstance(exc, PermanentError):
+        return Failed(error_info(exc), exc, permanent=True)
+    if isinstance(exc, RetryLater):
+        return Failed(error_info(exc), exc, delay=timedelta(seconds=max(exc.delay, 0.0)))
+    return Failed(error_info(exc), exc)
+
+
+def timeout_error(ctx: JobContext) -> ErrorInfo:
+    limit = (ctx.deadline - ctx.job.started_at).total_seconds() if ctx.deadline else 0.0
+    return ErrorInfo(type="JobTimeout", message=f"the attempt ran past its timeout of {limit:g}s")
+
+
+def _verb(job: Job) -> str:
+    verbs = {"pending": "failed, will retry", "complete": "completed"}
+    return verbs.get(job.status, job.status)
