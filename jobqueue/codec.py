@@ -9,6 +9,7 @@ tests check that every document written here validates against it.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +35,8 @@ from .job import (
     WorkerInfo,
 )
 
+# job.schema.json's "time", with the offset optional so a naive time gets its own message.
+_TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?", re.ASCII)
 _COMMON = ("status", "metadata", "params", "attempts")
 _FIELDS: dict[str, tuple[set[str], set[str]]] = {
     # status: (required keys beyond the common ones, optional keys)
@@ -164,15 +167,24 @@ class _Reader:
     def time(self, key: str) -> datetime:
         text = self.get(key, str)
         try:
-            at = datetime.fromisoformat(text)
-        except ValueError:
+            at = _parse_time(text)
+        except (ValueError, OverflowError):
             raise InvalidJob(f"{self.where(key)!r} is not an ISO 8601 time: {text!r}") from None
         if at.tzinfo is None:
             raise InvalidJob(f"{self.where(key)!r} has no timezone: {text!r}")
-        return at.astimezone(UTC)
+        return at
 
     def sub(self, key: str) -> _Reader:
         return _Reader(self.doc.get(key), self.where(key))
+
+
+def _parse_time(text: str) -> datetime:
+    """Only the schema's time format: fromisoformat alone also takes ``2030-01-01 00:00``.
+    OverflowError when the offset pushes the instant past year 1 or 9999."""
+    if not _TIME_RE.fullmatch(text):
+        raise ValueError(text)
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo is None else at.astimezone(UTC)
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:

@@ -17,7 +17,7 @@ def parse_duration(text: str) -> timedelta:
     if match is None:
         raise InvalidJob(f"invalid duration {text!r}: use e.g. 45, 0.5, 500ms, 30s, 5m, 2h, 1d")
     number, unit = match.groups()
-    return timedelta(seconds=float(number) * _UNITS[unit.lower()])
+    return _seconds(float(number) * _UNITS[unit.lower()], f"duration {text!r}")
 
 
 def to_timedelta(value: float | timedelta | str, what: str = "duration") -> timedelta:
@@ -27,9 +27,17 @@ def to_timedelta(value: float | timedelta | str, what: str = "duration") -> time
     elif isinstance(value, str):
         delta = parse_duration(value)
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        delta = timedelta(seconds=value)
+        delta = _seconds(value, f"{what} {value!r}")
     else:
         raise InvalidJob(f"{what} must be seconds or a timedelta, not {type(value).__name__}")
     if delta < timedelta(0):
         raise InvalidJob(f"{what} must not be negative: {value!r}")
     return delta
+
+
+def _seconds(seconds: float, shown: str) -> timedelta:
+    # timedelta raises OverflowError past ~2.7 million years and ValueError on NaN.
+    try:
+        return timedelta(seconds=seconds)
+    except (OverflowError, ValueError):
+        raise InvalidJob(f"invalid {shown}: not a finite, reasonable length") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from random import Random
 from typing import Protocol
 
@@ -36,6 +36,7 @@ class TimeIds:
         self._lock = threading.Lock()
 
     def __call__(self, now: datetime) -> str:
+        now = now.astimezone(UTC)  # the text must sort like the instant
         with self._lock:
             if self._last is not None and now <= self._last:
                 now = self._last + timedelta(microseconds=1)

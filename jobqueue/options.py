@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -46,9 +47,12 @@ class EnqueueOptions:
             check_key(self.user_id, "user id")
 
     def due(self, now: datetime) -> datetime:
-        if self.run_at is not None:
-            return self.run_at
-        return now + to_timedelta(self.delay or 0, "delay")
+        delay = to_timedelta(self.delay or 0, "delay")
+        try:
+            # In UTC, as it reads back from disk; out of range near year 1 or 9999.
+            return self.run_at.astimezone(UTC) if self.run_at is not None else now + delay
+        except OverflowError:
+            raise InvalidJob("run_at or delay is out of range (past the year 9999)") from None
 
     def timeout_seconds(self) -> float | None:
         if self.timeout is None:
@@ -86,7 +90,7 @@ def normalize_params(params: object, max_bytes: int = DEFAULT_MAX_PARAMS_BYTES) 
         return {}
     if not isinstance(params, Mapping | Sequence) or isinstance(params, str | bytes):
         raise InvalidJob(f"params must be a JSON object or array, not {type(params).__name__}")
-    _check_depth(params, MAX_PARAMS_DEPTH)
+    _check_values(params, MAX_PARAMS_DEPTH)
     try:
         data = orjson.dumps(params)
     except (TypeError, orjson.JSONEncodeError) as e:
@@ -97,12 +101,15 @@ def normalize_params(params: object, max_bytes: int = DEFAULT_MAX_PARAMS_BYTES) 
     return loaded
 
 
-def _check_depth(value: Any, limit: int) -> None:
+def _check_values(value: Any, limit: int) -> None:
+    """Depth, and floats JSON can hold: orjson would write NaN and infinity as null."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
         if depth > limit:
             raise InvalidJob(f"params are nested more than {limit} levels deep")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise InvalidJob(f"params hold {item}, which JSON cannot represent")
         if isinstance(item, Mapping):
             stack.extend((v, depth + 1) for v in item.values())
         elif isinstance(item, Sequence) and not isinstance(item, str | bytes):

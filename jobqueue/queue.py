@@ -214,8 +214,9 @@ class JobQueue:
             return False
         return True
 
-    def reap(self, stale_after: float | timedelta = 30) -> list[PendingJob | FailedJob]:
-        """Return running jobs whose worker is gone to pending (or failed); see reaper."""
+    def reap(self, stale_after: float | timedelta = 30) -> list[reaper.Reaped]:
+        """Return running jobs whose worker is gone to pending (or failed, or cancelled when
+        that was asked); see reaper."""
         return reaper.reap(self.store, self.clock.now(), to_timedelta(stale_after, "stale_after"))
 
 

@@ -4,7 +4,8 @@ A job is lost when its owner ran on this host and that process no longer exists
 (checked with the recorded process start time, so a reused pid does not fool us), or,
 for an owner on another host or one we cannot check, when its heartbeat is older than
 ``stale_after``. A job whose owner is alive on this host is never reaped, however old
-its heartbeat: a long CPU-bound job is not a lost job.
+its heartbeat: a long CPU-bound job is not a lost job. A lost job whose cancel was
+requested is cancelled rather than run again: the user already said they do not want it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from datetime import datetime, timedelta
 
 from . import transitions
 from .errors import StaleJob
-from .job import FailedJob, PendingJob, RunningJob
+from .job import CancelledJob, FailedJob, PendingJob, RunningJob
 from .process import hostname, is_alive
 from .store import JobStore
 
 log = logging.getLogger(__name__)
+
+Reaped = PendingJob | FailedJob | CancelledJob
 
 
 def lost_reason(job: RunningJob, now: datetime, stale_after: timedelta, host: str) -> str | None:
@@ -36,19 +39,27 @@ def lost_reason(job: RunningJob, now: datetime, stale_after: timedelta, host: st
     return None
 
 
+def settle(store: JobStore, job: RunningJob, now: datetime, reason: str) -> Reaped:
+    """What a lost job becomes: cancelled if that was asked, else retried or failed."""
+    request = store.cancel_requested(job.metadata.id)
+    if request is not None:
+        return transitions.cancel_running(job, request.reason, now)
+    return transitions.lost(job, now, reason)
+
+
 def reap(
     store: JobStore, now: datetime, stale_after: timedelta, host: str | None = None
-) -> list[PendingJob | FailedJob]:
+) -> list[Reaped]:
     """Reap every lost running job once; returns what each became."""
     host = host or hostname()
-    reaped: list[PendingJob | FailedJob] = []
+    reaped: list[Reaped] = []
     for job in store.scan(["running"]):
         if not isinstance(job, RunningJob):
             continue
         reason = lost_reason(job, now, stale_after, host)
         if reason is None:
             continue
-        new = transitions.lost(job, now, reason)
+        new = settle(store, job, now, reason)
         try:
             store.move(job, new)
         except StaleJob:

@@ -20,7 +20,10 @@ class RetryPolicy:
         """The wait before the next attempt, or None when no retry is left."""
         if retry_count >= max_retries:
             return None
-        seconds = min(self.base * self.factor**retry_count, self.max_delay)
+        try:
+            seconds = min(self.base * self.factor**retry_count, self.max_delay)
+        except OverflowError:  # factor**n past the float range: far beyond any cap
+            seconds = self.max_delay
         if self.jitter:
             seconds *= 1 + rng.uniform(-self.jitter, self.jitter)
         return timedelta(seconds=max(seconds, 0.0))

@@ -6,11 +6,13 @@ jobqueue --data-dir data worker demo_worker:worker   (run from scripts/)
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from jobqueue import HandlerWorker, JobContext, JobQueue, PermanentError
 
-worker = HandlerWorker(JobQueue("data"), concurrency=2, poll_interval=0.2)
+DATA = Path(__file__).resolve().parent.parent / "data"  # the demo's data dir, from any cwd
+worker = HandlerWorker(JobQueue(DATA), concurrency=2, poll_interval=0.2)
 
 
 @worker.handler("resize")

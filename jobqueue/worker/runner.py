@@ -35,7 +35,7 @@ class AsyncRunner:
     def run(self, coro: Coroutine[Any, Any, Any], ctx: JobContext) -> Any:
         """Run ``coro`` as a task on the loop; a cancel of ``ctx`` cancels the task."""
         future = asyncio.run_coroutine_threadsafe(coro, self._ensure_loop())
-        ctx.on_cancel(lambda: None if future.cancel() else None)
+        ctx.on_cancel(lambda: _cancel(future))
         try:
             return future.result()
         except concurrent.futures.CancelledError:
@@ -46,6 +46,10 @@ class AsyncRunner:
             loop, self._loop = self._loop, None
         if loop is not None:
             loop.call_soon_threadsafe(loop.stop)
+
+
+def _cancel(future: concurrent.futures.Future[Any]) -> None:
+    future.cancel()
 
 
 def call_job(

@@ -36,7 +36,7 @@ class Supervisor:
         previous = {s: signal.signal(s, self._forward) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             self.children = [self._spawn() for _ in range(self.processes)]
-            while not self._stopping.wait(0.2):
+            while not self._stopping.wait(0.2) and self._any_running():
                 self._replace_dead()
             for child in self.children:
                 child.wait()
@@ -50,10 +50,14 @@ class Supervisor:
         log.info("started worker process %d", child.pid)
         return child
 
+    def _any_running(self) -> bool:
+        return any(child.poll() is None for child in self.children)
+
     def _replace_dead(self) -> None:
+        """A child that exits 0 is done (``--burst``); any other exit is a death."""
         for i, child in enumerate(self.children):
             code = child.poll()
-            if code is None or self._stopping.is_set():
+            if code is None or code == 0 or self._stopping.is_set():
                 continue
             log.error("worker process %d exited with %s: restarting it", child.pid, code)
             self.on_child_died()

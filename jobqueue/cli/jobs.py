@@ -1,0 +1,266 @@
+"""Commands on jobs: enqueue, list, show, watch, cancel, retry, cleanup, stats.
+
+Each command parses what the user typed, makes one or two JobQueue calls and renders
+the answer; the rules (validation, state changes) live in the API.
+"""
+
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..codec import loads_value
+from ..durations import parse_duration
+from ..errors import InvalidJob, JobNotFound
+from ..job import ENDED, STATUSES, CancelledJob, FailedJob, Job, Status
+from ..queue import JobQueue
+from . import _render as render
+from ._options import (
+    AtOpt,
+    CommandFailed,
+    DelayOpt,
+    IntervalOpt,
+    JobIdArg,
+    JsonOpt,
+    OlderThanOpt,
+    StatusOpt,
+    TimeoutOpt,
+    TypeOpt,
+    duration,
+    queue_of,
+    statuses,
+    user_errors,
+)
+
+app = typer.Typer()
+
+_ENDED_STATUSES: tuple[Status, ...] = tuple(s for s in STATUSES if s in ENDED)
+
+
+def _require(queue: JobQueue, job_id: str) -> Job:
+    job = queue.get_job(job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    return job
+
+
+# --- enqueue -----------------------------------------------------------------------------
+
+
+def _read_params_file(path: Path) -> str:
+    """The text of ``--params-file`` (``-`` is stdin)."""
+    if str(path) == "-":
+        return sys.stdin.read()
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidJob(f"cannot read params file {str(path)!r}: {e}") from None
+
+
+def _params(params_json: str | None, params_file: Path | None) -> Any:
+    """Params from the argument or the file: a JSON object or array, default ``{}``."""
+    if params_json is not None and params_file is not None:
+        raise InvalidJob("give PARAMS_JSON or --params-file, not both")
+    if params_file is not None:
+        params_json = _read_params_file(params_file)
+    if params_json is None:
+        return {}
+    params = loads_value(params_json, "params")
+    if not isinstance(params, dict | list):
+        # The API would treat null as "no params"; on the command line it is a mistake.
+        kind = "null" if params is None else type(params).__name__
+        raise InvalidJob(f"params must be a JSON object or array, not {kind}")
+    return params
+
+
+def _run_at(text: str) -> datetime:
+    """Parse ``--at``; a time without an offset is this machine's local time."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidJob(
+            f"invalid --at {text!r}: use ISO 8601, e.g. 2030-01-31T09:30 or 2030-01-31T09:30+02:00"
+        ) from None
+    return at.astimezone(UTC)  # astimezone() reads a naive time as local time
+
+
+def _due(delay: str | None, at: str | None) -> tuple[timedelta | None, datetime | None]:
+    if delay is not None and at is not None:
+        raise InvalidJob("give --delay or --at, not both")
+    return duration(delay), None if at is None else _run_at(at)
+
+
+@app.command()
+def enqueue(
+    ctx: typer.Context,
+    job_type: Annotated[str, typer.Argument(metavar="TYPE", help="The job's type.")],
+    params_json: Annotated[
+        str | None,
+        typer.Argument(metavar="PARAMS_JSON", help="A JSON object or array (default {})."),
+    ] = None,
+    params_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--params-file", metavar="FILE", help="Read the params JSON from FILE (- is stdin)."
+        ),
+    ] = None,
+    delay: DelayOpt = None,
+    at: AtOpt = None,
+    priority: Annotated[int, typer.Option(help="Lower runs first.")] = 0,
+    max_retries: Annotated[int, typer.Option(help="Retries after a failed attempt.")] = 3,
+    timeout: TimeoutOpt = None,
+    unique_key: Annotated[
+        str | None,
+        typer.Option(help="Skip the enqueue while a pending or running job holds this key."),
+    ] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Add a job and print its id (the id of the holder when --unique-key is taken)."""
+    with user_errors():
+        params = _params(params_json, params_file)
+        delay_td, run_at = _due(delay, at)
+        job = queue_of(ctx).enqueue(
+            job_type, params, delay=delay_td, run_at=run_at, priority=priority,
+            max_retries=max_retries, timeout=duration(timeout), unique_key=unique_key,
+        )  # fmt: skip
+    if json_output:
+        render.echo_job_json(job)
+    else:
+        typer.echo(job.metadata.id)
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+@app.command("list")
+def list_jobs(
+    ctx: typer.Context,
+    status: StatusOpt = None,
+    job_type: TypeOpt = None,
+    limit: Annotated[int | None, typer.Option(help="Show at most this many.")] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """List jobs, oldest first."""
+    queue = queue_of(ctx)
+    with user_errors():
+        jobs = queue.query_jobs(status=statuses(status), type=job_type, limit=limit)
+    if json_output:
+        render.echo_jobs_json(jobs)
+    elif jobs:
+        render.show(render.jobs_table(jobs, queue.clock.now()))
+    else:
+        typer.echo("no jobs")
+
+
+@app.command()
+def show(ctx: typer.Context, job_id: JobIdArg, json_output: JsonOpt = False) -> None:
+    """Show one job: metadata, params, progress, result or error, and past attempts."""
+    with user_errors():
+        job = _require(queue_of(ctx), job_id)
+    if json_output:
+        render.echo_job_json(job)
+    else:
+        render.show(render.job_view(job))
+
+
+@app.command()
+def stats(ctx: typer.Context, json_output: JsonOpt = False) -> None:
+    """Count jobs per status (delayed: pending but not yet due)."""
+    with user_errors():
+        counts = queue_of(ctx).stats()
+    if json_output:
+        render.echo_json(counts)
+    else:
+        render.show(render.stats_table(counts))
+
+
+# --- watch -------------------------------------------------------------------------------
+
+
+def _follow(queue: JobQueue, job: Job, interval: float) -> Job:
+    """Poll until the job ends, showing its progress; returns the ended job."""
+    with render.ProgressView() as view:
+        view.update(job)
+        while job.status not in ENDED:
+            time.sleep(interval)
+            job = _require(queue, job.metadata.id)  # gone (cleaned up): JobNotFound
+            view.update(job)
+    return job
+
+
+@app.command()
+def watch(ctx: typer.Context, job_id: JobIdArg, interval: IntervalOpt = 0.2) -> None:
+    """Follow a job with a live progress bar until it ends.
+
+    Exit 0 when it completes, 1 when it fails, is cancelled or does not exist.
+    """
+    with user_errors():
+        queue = queue_of(ctx)
+        job = _follow(queue, _require(queue, job_id), interval)
+        match job:
+            case FailedJob(error=e):
+                raise CommandFailed(f"job {job_id} failed: {e.type}: {e.message}")
+            case CancelledJob(reason=reason):
+                raise CommandFailed(
+                    f"job {job_id} was cancelled" + (f": {reason}" if reason else "")
+                )
+    typer.echo(f"job {job_id} complete")
+
+
+# --- changing ----------------------------------------------------------------------------
+
+
+@app.command()
+def cancel(
+    ctx: typer.Context,
+    job_id: JobIdArg,
+    reason: Annotated[str | None, typer.Option(help="Why; kept in the job file.")] = None,
+) -> None:
+    """Cancel a pending job now, or ask a running one to stop.
+
+    Exit 1 if the job already ended or does not exist.
+    """
+    with user_errors():
+        queue = queue_of(ctx)
+        if not queue.cancel(job_id, reason=reason):
+            job = _require(queue, job_id)
+            raise CommandFailed(f"job {job_id} already ended ({job.status}): nothing to cancel")
+        done = isinstance(queue.get_job(job_id), CancelledJob)
+    typer.echo(f"cancelled {job_id}" if done else f"asked the worker running {job_id} to stop")
+
+
+@app.command()
+def retry(ctx: typer.Context, job_id: JobIdArg) -> None:
+    """Run a failed or cancelled job again, now, with its retry count reset.
+
+    Exit 1 if the job does not exist or is not failed or cancelled (a refused operation).
+    """
+    with user_errors():
+        queue = queue_of(ctx)
+        _require(queue, job_id)  # a malformed id is bad input (exit 2); a missing job, 1
+        try:
+            queue.retry(job_id)
+        except InvalidJob as e:  # the id was fine, so this is the job's state refusing
+            raise CommandFailed(str(e)) from None
+    typer.echo(f"requeued {job_id}")
+
+
+@app.command()
+def cleanup(
+    ctx: typer.Context,
+    older_than: OlderThanOpt = "1d",
+    status: StatusOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would go.")] = False,
+) -> None:
+    """Delete ended jobs (complete, failed, cancelled unless --status says otherwise)."""
+    with user_errors():
+        queue = queue_of(ctx)
+        age, chosen = parse_duration(older_than), statuses(status) or _ENDED_STATUSES
+        if dry_run:
+            count = len(queue.cleanup_candidates(age, chosen))
+        else:
+            count = queue.cleanup(age, chosen)
+    typer.echo(f"{'would remove' if dry_run else 'removed'} {render.plural(count, 'job')}")
