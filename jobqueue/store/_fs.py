@@ -128,9 +128,13 @@ def _syncfs(root: Path) -> bool:
 
 
 def make_dirs(*paths: Path) -> None:
+    """``mkdir -p`` with DIR_MODE for every level we create (``Path.mkdir(parents=True)``
+    gives the parents the default mode, so the data dir and ``jobs/`` would be listable)."""
     for path in paths:
+        missing = [path, *(p for p in path.parents if not p.exists())]
         try:
-            path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            for p in reversed(missing):
+                p.mkdir(mode=DIR_MODE, exist_ok=True)
         except OSError as e:
             raise store_error(e, f"create {path}") from None
 

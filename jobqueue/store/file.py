@@ -8,7 +8,7 @@ Layout (everything that is not a job file lives in a hidden entry under ``jobs/`
     jobs/.batches/            enqueue_many: files wait here until the batch commits
     jobs/.locks/              lock stripes (never deleted: deleting a lock file races)
     jobs/.index/              the pending index log (see pending_index)
-    jobs/.unique/             unique_key -> id of the job holding it
+    jobs/.unique/             unique_key -> ids of the jobs that may hold it (see _key_ids)
     jobs/.cancel/             cancel requests for running jobs
     jobs/.quarantine/         unreadable job files, bytes intact
 
@@ -168,13 +168,13 @@ class FileStore:
         except InvalidJob as e:
             self._quarantine(path, status, str(e))
             raise
+        if path.stem.split("~")[0] != job.metadata.id:
+            self._quarantine(path, status, f"{source}: file name does not match its id")
+            raise InvalidJob(f"{source}: file name does not match metadata.id {job.metadata.id!r}")
         if status == "pending" and not isinstance(job, PendingJob):
             # A person moved a job file into pending/ by hand: they want it run again.
             log.warning("%s says status %r: treating it as pending", source, job.status)
             return PendingJob(metadata=job.metadata, params=job.params, attempts=job.attempts)
-        if path.stem.split("~")[0] != job.metadata.id:
-            self._quarantine(path, status, f"{source}: file name does not match its id")
-            raise InvalidJob(f"{source}: file name does not match metadata.id {job.metadata.id!r}")
         return job
 
     def _quarantine(self, path: Path, status: Status, reason: str) -> None:
@@ -190,6 +190,11 @@ class FileStore:
         except FileNotFoundError:
             return
         log.error("quarantined %s: %s (bytes kept in %s)", path.name, reason, dst)
+
+    def quarantine_file(self, path: Path, reason: str) -> None:
+        """Move a file out of a status directory, bytes intact (``jobqueue doctor --repair``)."""
+        status = path.parent.name
+        self._quarantine(path, status if status in STATUSES else "pending", reason)
 
     def _read_entry(self, job_id: str) -> Entry | None:
         try:
@@ -296,21 +301,39 @@ class FileStore:
     def _key_path(self, key: str) -> Path:
         return self.paths.unique / hashlib.sha256(key.encode()).hexdigest()[:40]
 
-    def _key_holder(self, key: str) -> Job | None:
+    def _key_ids(self, key: str) -> list[str]:
+        """The ids that may hold ``key``, one a line: usually one, more after a retry."""
         try:
-            job_id = self._key_path(key).read_text()
-            job = self.get(job_id)
-        except (OSError, InvalidJob):
-            return None
-        if job is not None and job.status in ("pending", "running"):
-            return job if job.metadata.unique_key == key else None
+            return self._key_path(key).read_text().split()
+        except OSError:
+            return []
+
+    def _key_holder(self, key: str) -> Job | None:
+        for job_id in self._key_ids(key):
+            try:
+                job = self.get(job_id)
+            except InvalidJob:
+                continue
+            if isinstance(job, PendingJob | RunningJob) and job.metadata.unique_key == key:
+                return job
         return None
 
-    def _hold_key(self, key: str, job_id: str) -> None:
+    def _hold_key(self, key: str, *job_ids: str) -> None:
         # Written before the job: a crash in between leaves a key pointing at no job, which
         # reads as free. The reverse order could let a duplicate in.
         path = self._key_path(key)
-        _fs.replace_atomic(path, job_id.encode(), self._tmp(path.name), durable=self.durable)
+        data = "".join(f"{i}\n" for i in job_ids).encode()
+        _fs.replace_atomic(path, data, self._tmp(path.name), durable=self.durable)
+
+    def _write_retried(self, job: PendingJob, key: str) -> None:
+        """A retried job holds its unique key again, beside any job that took the key while
+        it had ended. The key lock is held until the file is in pending/, so that an ``add``
+        (which rewrites the list from the live holders) cannot drop it."""
+        with self._lock("key", key):
+            held = self._key_ids(key)
+            if job.metadata.id not in held:
+                self._hold_key(key, *held, job.metadata.id)
+            self._write(self.paths.job("pending", job.metadata.id), job)
 
     def _add_one(self, job: PendingJob) -> None:
         dst = self.paths.job("pending", job.metadata.id)
@@ -444,7 +467,10 @@ class FileStore:
                 if current is not None:
                     os.rename(staged, src)
                 raise StaleJob(job_id, old.status)
-            if new is not None:
+            key = new.metadata.unique_key if new is not None else None
+            if isinstance(new, PendingJob) and key and old.status in ENDED:
+                self._write_retried(new, key)
+            elif new is not None:
                 self._write(self.paths.job(new.status, job_id), new)
             _fs.unlink_quietly(staged)
 
@@ -474,7 +500,7 @@ class FileStore:
         job_id = job.metadata.id
         with self._job_lock(job_id):
             current = self._load(self.paths.job("running", job_id), "running")
-            if not isinstance(current, RunningJob) or current.started_at != job.started_at:
+            if not _same_attempt(job, current):
                 return False
             data = orjson.dumps({"reason": reason, "at": codec.format_time(now)})
             path = self.paths.cancel / f"{job_id}.json"
@@ -502,19 +528,14 @@ class FileStore:
         except OSError as e:
             raise _fs.store_error(e, "repair the data directory") from None
 
-    def _dead_owner(self, name: str, sep: str) -> bool:
-        parts = name.split(sep)
-        return len(parts) > 1 and not token_alive(parts[1])
-
     def _recover_tmp(self) -> None:
         for entry in os.scandir(self.paths.tmp):
-            old = time.time() - entry.stat().st_mtime > _ORPHAN_TMP_AGE
-            if self._dead_owner(entry.name, ".") or old:
+            if _orphaned_tmp(entry):
                 _fs.unlink_quietly(Path(entry.path))
 
     def _recover_batches(self) -> None:
         for entry in os.scandir(self.paths.batches):
-            if not self._dead_owner(entry.name, "~"):
+            if token_alive(entry.name.split("~")[0]):  # <owner>~<random>
                 continue
             batch = Path(entry.path)
             if (batch / "COMMIT").exists():
@@ -525,7 +546,8 @@ class FileStore:
 
     def _recover_staging(self) -> None:
         for entry in os.scandir(self.paths.staging):
-            if not self._dead_owner(entry.name, "~"):
+            parts = entry.name.split("~")  # <id>~<owner>~<random>.json
+            if len(parts) < 3 or token_alive(parts[1]):
                 continue
             staged = Path(entry.path)
             job_id = entry.name.split("~")[0]
@@ -562,6 +584,26 @@ class FileStore:
     def _later_copies(self, job_id: str) -> list[Status]:
         """Statuses other than running that hold this id (each is later than running)."""
         return [s for s in STATUSES if s != "running" and self.paths.job(s, job_id).exists()]
+
+
+def _same_attempt(job: RunningJob, current: Job | None) -> bool:
+    """A heartbeat changes neither the start nor the history; a new claim changes the
+    history (its start alone can repeat when a retry is claimed in the same instant)."""
+    if not isinstance(current, RunningJob):
+        return False
+    return (current.started_at, current.attempts) == (job.started_at, job.attempts)
+
+
+def _orphaned_tmp(entry: os.DirEntry[str]) -> bool:
+    """A temp file is ``<name>.<owner>.<random>.tmp`` (``<name>`` may hold dots): orphaned
+    once its owner is gone, or once it is an hour old (no write takes that long)."""
+    parts = entry.name.rsplit(".", 3)
+    if len(parts) == 4 and not token_alive(parts[1]):
+        return True
+    try:
+        return time.time() - entry.stat().st_mtime > _ORPHAN_TMP_AGE
+    except FileNotFoundError:
+        return False  # renamed into place meanwhile
 
 
 def _remove_tree(path: Path) -> None:
