@@ -21,8 +21,8 @@ from .. import codec, reaper
 from ..errors import InvalidJob
 from ..ids import check_id
 from ..job import STATUSES, RunningJob, Status
-from ..process import hostname, token_alive
-from . import _fs
+from ..process import hostname
+from . import _fs, recovery
 from .file import FileStore
 
 
@@ -116,11 +116,14 @@ def _older_copies(store: FileStore, job_id: str, statuses: list[Status]) -> list
 
 def _leftovers(store: FileStore) -> Iterator[Finding]:
     p = store.paths
-    for directory, sep, what in ((p.tmp, ".", "temp file"), (p.staging, "~", "staged job"),
-                                 (p.batches, "~", "enqueue_many batch")):  # fmt: skip
+    kinds = (
+        (p.tmp, recovery.is_orphaned_tmp, "temp file"),
+        (p.staging, recovery.is_dead_staged, "staged job"),
+        (p.batches, recovery.is_dead_batch, "enqueue_many batch"),
+    )
+    for directory, is_leftover, what in kinds:
         for entry in os.scandir(directory):
-            parts = entry.name.split(sep)
-            if len(parts) < 2 or not token_alive(parts[1]):
+            if is_leftover(entry):
                 yield Finding("leftover", Path(entry.path), f"{what} left by a dead process")
 
 

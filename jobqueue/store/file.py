@@ -8,7 +8,7 @@ Layout (everything that is not a job file lives in a hidden entry under ``jobs/`
     jobs/.batches/            enqueue_many: files wait here until the batch commits
     jobs/.locks/              lock stripes (never deleted: deleting a lock file races)
     jobs/.index/              the pending index log (see pending_index)
-    jobs/.unique/             unique_key -> ids of the jobs that may hold it (see _key_ids)
+    jobs/.unique/             unique_key -> ids of the jobs that may hold it (see unique)
     jobs/.cancel/             cancel requests for running jobs
     jobs/.quarantine/         unreadable job files, bytes intact
 
@@ -22,32 +22,15 @@ Concurrency rules:
 * Compare-and-set: before replacing a job, the stored document is read back and must
   equal the ``old`` job the caller names, else StaleJob.
 
-Crash consistency (what a crash at each step leaves, and what ``recover`` does):
-
-* temp file written, not renamed: an orphan in ``.tmp/`` -> deleted.
-* staged, new file not yet written: the job only in ``.staging/`` -> put back where
-  its ``status`` says it came from.
-* staged and new file written, staged not yet removed: two copies -> the visible one
-  is the later state; the staged copy is deleted.
-* running -> X (complete, failed, pending, cancelled): X is written before running/ is
-  unlinked; a job in running/ and elsewhere -> the other copy is the later state.
-* enqueue_many: files sit in ``.batches/<batch>/`` until a COMMIT marker is synced;
-  with the marker the batch is rolled forward, without it rolled back (all or nothing).
-Staged, temp and batch names carry the owner's pid and start time, so ``recover`` never
-touches the work of a live process.
+What a crash at each step leaves behind, and how it is repaired: see ``recovery``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import secrets
 import time
-import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -55,20 +38,20 @@ import orjson
 from filelock import FileLock
 
 from .. import codec, transitions
-from ..errors import InvalidJob, StaleJob, StoreError
+from ..errors import InvalidJob, StaleJob
 from ..ids import check_id
 from ..job import ENDED, STATUSES, Job, PendingJob, RunningJob, Status, WorkerInfo
-from ..process import owner_token, token_alive
-from . import _fs
+from ..process import owner_token
+from . import _fs, batches, recovery
+from .layout import Layout
 from .pending_index import Entry, PendingIndex
 from .protocol import CancelRequest
+from .unique import UniqueKeys
 from .watch import watch
 
 log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_LOCK_STRIPES = 64
-_ORPHAN_TMP_AGE = 3600.0
 
 
 def to_us(at: datetime) -> int:
@@ -80,74 +63,48 @@ def entry_of(job: PendingJob) -> Entry:
     return Entry(m.priority, to_us(m.run_at), m.id, m.type)
 
 
-@dataclass(frozen=True, slots=True)
-class _Paths:
-    root: Path
-    jobs: Path
-    tmp: Path
-    staging: Path
-    batches: Path
-    locks: Path
-    index: Path
-    unique: Path
-    cancel: Path
-    quarantine: Path
-
-    @classmethod
-    def under(cls, root: Path) -> _Paths:
-        jobs = root / "jobs"
-        hidden = ("tmp", "staging", "batches", "locks", "index", "unique", "cancel", "quarantine")
-        return cls(root, jobs, *(jobs / f".{name}" for name in hidden))
-
-    def status_dir(self, status: Status) -> Path:
-        return self.jobs / status
-
-    def job(self, status: Status, job_id: str) -> Path:
-        return self.jobs / status / f"{job_id}.json"
-
-
 class FileStore:
     """The embedded store. Thread-safe; any number of processes may share a data dir."""
 
     def __init__(self, root: str | Path, *, durable: bool = True, rescan_interval: float = 2.0):
-        self.paths = _Paths.under(Path(root))
+        self.paths = Layout.under(Path(root))
         self.durable = durable
         self.rescan_interval = rescan_interval
-        self._token = owner_token()
+        self._owner = owner_token()
         self._last_rescan = time.monotonic()
         self._recovered = False
-        p = self.paths
-        _fs.make_dirs(*(p.status_dir(s) for s in STATUSES))
-        _fs.make_dirs(p.tmp, p.staging, p.batches, p.locks, p.index, p.unique, p.cancel)
-        _fs.make_dirs(p.quarantine)
-        self._index = PendingIndex(p.index, p.status_dir("pending"), self._read_entry)
+        _fs.make_dirs(*self.paths.directories())
+        self._index = PendingIndex(self.paths.index, self.paths.status_dir("pending"), self._entry)
+        self._keys = UniqueKeys(self.paths, get=self.get, write=self._write_bytes)
 
     def __repr__(self) -> str:
         return f"FileStore({str(self.paths.root)!r}, durable={self.durable})"
 
     # --- small helpers -----------------------------------------------------------------
 
-    def _tmp(self, name: str) -> Path:
-        return self.paths.tmp / f"{name}.{self._token}.{secrets.token_hex(4)}.tmp"
+    def _write_bytes(self, dst: Path, data: bytes) -> None:
+        tmp = self.paths.tmp_file(dst.name, self._owner)
+        _fs.replace_atomic(dst, data, tmp, durable=self.durable)
 
     def _write(self, dst: Path, job: Job) -> None:
-        _fs.replace_atomic(dst, codec.encode(job), self._tmp(dst.name), durable=self.durable)
+        self._write_bytes(dst, codec.encode(job))
 
-    def _lock(self, family: str, name: str) -> FileLock:
-        stripe = zlib.crc32(name.encode()) % _LOCK_STRIPES
-        path = self.paths.locks / f"{family}-{stripe:02d}.lock"
+    def job_lock(self, job_id: str) -> FileLock:
+        path = self.paths.lock_file("job", job_id)
         return FileLock(path, mode=_fs.FILE_MODE, preserve_lock_file=True)
 
-    def _job_lock(self, job_id: str) -> FileLock:
-        return self._lock("job", job_id)
-
-    def _stage_path(self, job_id: str) -> Path:
-        return self.paths.staging / f"{job_id}~{self._token}~{secrets.token_hex(3)}.json"
+    def announce(self, jobs: Sequence[PendingJob]) -> None:
+        """Tell every process's pending index about jobs now in pending/."""
+        self._index.append(entry_of(j) for j in jobs)
 
     def _ensure_recovered(self) -> None:
         if not self._recovered:
             self._recovered = True
             self.recover()
+
+    def recover(self) -> None:
+        """Repair what a crash left behind (see ``recovery``); idempotent."""
+        recovery.recover(self)
 
     # --- reading -------------------------------------------------------------------------
 
@@ -192,11 +149,12 @@ class FileStore:
         log.error("quarantined %s: %s (bytes kept in %s)", path.name, reason, dst)
 
     def quarantine_file(self, path: Path, reason: str) -> None:
-        """Move a file out of a status directory, bytes intact (``jobqueue doctor --repair``)."""
+        """Move a file aside, bytes intact (``doctor --repair``, foreign files)."""
         status = path.parent.name
         self._quarantine(path, status if status in STATUSES else "pending", reason)
 
-    def _read_entry(self, job_id: str) -> Entry | None:
+    def _entry(self, job_id: str) -> Entry | None:
+        """The index entry of a pending file (for reconcile)."""
         try:
             job = self._load(self.paths.job("pending", job_id), "pending")
         except InvalidJob:
@@ -215,11 +173,11 @@ class FileStore:
             time.sleep(0.001)
         return self._staged_copy(job_id)
 
-    def _in_staging(self, job_id: str) -> bool:
-        return any(self._staged_names(job_id))
-
     def _staged_names(self, job_id: str) -> Iterator[Path]:
         return self.paths.staging.glob(f"{job_id}~*.json")
+
+    def _in_staging(self, job_id: str) -> bool:
+        return any(self._staged_names(job_id))
 
     def _staged_copy(self, job_id: str) -> Job | None:
         for path in self._staged_names(job_id):
@@ -263,18 +221,17 @@ class FileStore:
     def add(self, jobs: Sequence[PendingJob]) -> list[Job]:
         self._ensure_recovered()
         keys = {j.metadata.unique_key for j in jobs if j.metadata.unique_key}
-        with ExitStack() as stack:
-            for stripe in sorted({self._lock("key", k).lock_file for k in keys}):
-                stack.enter_context(FileLock(stripe, mode=_fs.FILE_MODE, preserve_lock_file=True))
+        with self._keys.lock_all(keys):
             results, fresh = self._dedupe(jobs)
             for job in fresh:
                 if job.metadata.unique_key:
-                    self._hold_key(job.metadata.unique_key, job.metadata.id)
+                    self._keys.hold(job.metadata.unique_key, job.metadata.id)
             if len(fresh) == 1:
                 self._add_one(fresh[0])
             elif fresh:
-                self._add_batch(fresh)
-        self._index.append(entry_of(j) for j in fresh)
+                batch = batches.write_batch(self.paths, fresh, self._owner, durable=self.durable)
+                batches.publish(self.paths, batch, durable=self.durable)
+        self.announce(fresh)
         return results
 
     def _dedupe(self, jobs: Sequence[PendingJob]) -> tuple[list[Job], list[PendingJob]]:
@@ -285,7 +242,7 @@ class FileStore:
         ids: set[str] = set()
         for job in jobs:
             key = job.metadata.unique_key
-            holder = (held.get(key) or self._key_holder(key)) if key else None
+            holder = (held.get(key) or self._keys.holder(key)) if key else None
             if holder is not None:
                 results.append(holder)
                 continue
@@ -298,77 +255,13 @@ class FileStore:
             results.append(job)
         return results, fresh
 
-    def _key_path(self, key: str) -> Path:
-        return self.paths.unique / hashlib.sha256(key.encode()).hexdigest()[:40]
-
-    def _key_ids(self, key: str) -> list[str]:
-        """The ids that may hold ``key``, one a line: usually one, more after a retry."""
-        try:
-            return self._key_path(key).read_text().split()
-        except OSError:
-            return []
-
-    def _key_holder(self, key: str) -> Job | None:
-        for job_id in self._key_ids(key):
-            try:
-                job = self.get(job_id)
-            except InvalidJob:
-                continue
-            if isinstance(job, PendingJob | RunningJob) and job.metadata.unique_key == key:
-                return job
-        return None
-
-    def _hold_key(self, key: str, *job_ids: str) -> None:
-        # Written before the job: a crash in between leaves a key pointing at no job, which
-        # reads as free. The reverse order could let a duplicate in.
-        path = self._key_path(key)
-        data = "".join(f"{i}\n" for i in job_ids).encode()
-        _fs.replace_atomic(path, data, self._tmp(path.name), durable=self.durable)
-
-    def _write_retried(self, job: PendingJob, key: str) -> None:
-        """A retried job holds its unique key again, beside any job that took the key while
-        it had ended. The key lock is held until the file is in pending/, so that an ``add``
-        (which rewrites the list from the live holders) cannot drop it."""
-        with self._lock("key", key):
-            held = self._key_ids(key)
-            if job.metadata.id not in held:
-                self._hold_key(key, *held, job.metadata.id)
-            self._write(self.paths.job("pending", job.metadata.id), job)
-
     def _add_one(self, job: PendingJob) -> None:
         dst = self.paths.job("pending", job.metadata.id)
+        tmp = self.paths.tmp_file(dst.name, self._owner)
         try:
-            _fs.link_atomic(dst, codec.encode(job), self._tmp(dst.name), durable=self.durable)
+            _fs.link_atomic(dst, codec.encode(job), tmp, durable=self.durable)
         except FileExistsError:
             raise InvalidJob(f"job id {job.metadata.id!r} is already taken") from None
-
-    def _add_batch(self, jobs: Sequence[PendingJob]) -> None:
-        """All or nothing: files wait in a batch dir until a synced COMMIT marker exists."""
-        batch = self.paths.batches / f"{self._token}~{secrets.token_hex(4)}"
-        _fs.make_dirs(batch)
-        try:
-            written = []
-            for job in jobs:
-                path = batch / f"{job.metadata.id}.json"
-                _fs.write_file(path, codec.encode(job), durable=False)
-                written.append(path)
-            if self.durable:
-                _fs.sync_tree(self.paths.root, written)
-            _fs.write_file(batch / "COMMIT", b"", durable=self.durable)
-            if self.durable:
-                _fs.fsync_dir(batch)
-        except OSError as e:
-            _remove_tree(batch)
-            raise _fs.store_error(e, "write a batch of jobs") from None
-        self._commit_batch(batch)
-
-    def _commit_batch(self, batch: Path) -> None:
-        pending = self.paths.status_dir("pending")
-        for job_id in _fs.list_names(batch):
-            os.replace(batch / f"{job_id}.json", pending / f"{job_id}.json")
-        if self.durable:
-            _fs.fsync_dir(pending)
-        _remove_tree(batch)
 
     # --- claiming --------------------------------------------------------------------------
 
@@ -399,12 +292,12 @@ class FileStore:
         self, job_id: str, worker: WorkerInfo, now: datetime, types: Collection[str] | None
     ) -> RunningJob | None:
         src = self.paths.job("pending", job_id)
-        staged = self._stage_path(job_id)
+        staged = self.paths.staged_file(job_id, self._owner)
         try:
             os.rename(src, staged)  # the claim itself: exactly one process wins
         except FileNotFoundError:
             return None
-        with self._job_lock(job_id):
+        with self.job_lock(job_id):
             job = self._read_staged(staged, "pending")
             if not isinstance(job, PendingJob):
                 return None
@@ -412,7 +305,7 @@ class FileStore:
             # edited by hand, or retried with a later run_at since the line was read).
             if (types is not None and job.metadata.type not in types) or job.metadata.run_at > now:
                 os.rename(staged, src)
-                self._index.append([entry_of(job)])
+                self.announce([job])
                 return None
             running = transitions.start(job, worker, now)
             self._write(self.paths.job("running", job_id), running)
@@ -450,34 +343,42 @@ class FileStore:
         else:
             self._move_in_place(old, new)
         if isinstance(new, PendingJob):
-            self._index.append([entry_of(new)])
+            self.announce([new])
 
     def _move_by_rename(self, old: Job, new: Job | None) -> None:
         """Take the file by rename (no lock needed to win), then finish under the lock."""
         job_id = old.metadata.id
         src = self.paths.job(old.status, job_id)
-        staged = self._stage_path(job_id)
+        staged = self.paths.staged_file(job_id, self._owner)
         try:
             os.rename(src, staged)
         except FileNotFoundError:
             raise StaleJob(job_id, old.status) from None
-        with self._job_lock(job_id):
+        with self.job_lock(job_id):
             current = self._read_staged(staged, old.status)
             if current != old:
                 if current is not None:
                     os.rename(staged, src)
                 raise StaleJob(job_id, old.status)
-            key = new.metadata.unique_key if new is not None else None
-            if isinstance(new, PendingJob) and key and old.status in ENDED:
-                self._write_retried(new, key)
-            elif new is not None:
-                self._write(self.paths.job(new.status, job_id), new)
+            if new is not None:
+                self._write_new(old, new)
             _fs.unlink_quietly(staged)
+
+    def _write_new(self, old: Job, new: Job) -> None:
+        key = new.metadata.unique_key
+        if isinstance(new, PendingJob) and key and old.status in ENDED:
+            # The key lock is held until the file is in pending/, so that an add (which
+            # rewrites the key's list from the live holders) cannot drop the retried job.
+            with self._keys.lock(key):
+                self._keys.add_holder(key, new.metadata.id)
+                self._write(self.paths.job("pending", new.metadata.id), new)
+        else:
+            self._write(self.paths.job(new.status, new.metadata.id), new)
 
     def _move_in_place(self, old: Job, new: Job | None) -> None:
         job_id = old.metadata.id
         src = self.paths.job(old.status, job_id)
-        with self._job_lock(job_id):
+        with self.job_lock(job_id):
             if self._load(src, old.status) != old:
                 raise StaleJob(job_id, old.status)
             if new is not None:
@@ -498,13 +399,12 @@ class FileStore:
 
     def request_cancel(self, job: RunningJob, reason: str | None, now: datetime) -> bool:
         job_id = job.metadata.id
-        with self._job_lock(job_id):
+        with self.job_lock(job_id):
             current = self._load(self.paths.job("running", job_id), "running")
             if not _same_attempt(job, current):
                 return False
             data = orjson.dumps({"reason": reason, "at": codec.format_time(now)})
-            path = self.paths.cancel / f"{job_id}.json"
-            _fs.replace_atomic(path, data, self._tmp(path.name), durable=self.durable)
+            self._write_bytes(self.paths.cancel / f"{job_id}.json", data)
             return True
 
     def cancel_requested(self, job_id: str) -> CancelRequest | None:
@@ -516,75 +416,6 @@ class FileStore:
         except (OSError, ValueError, KeyError, TypeError):
             return CancelRequest(reason=None, at=_EPOCH)  # unreadable, but asked for
 
-    # --- crash repair ------------------------------------------------------------------------
-
-    def recover(self) -> None:
-        """Repair what a crash left behind; see the module docstring for each case."""
-        try:
-            self._recover_tmp()
-            self._recover_batches()
-            self._recover_staging()
-            self._recover_running_duplicates()
-        except OSError as e:
-            raise _fs.store_error(e, "repair the data directory") from None
-
-    def _recover_tmp(self) -> None:
-        for entry in os.scandir(self.paths.tmp):
-            if _orphaned_tmp(entry):
-                _fs.unlink_quietly(Path(entry.path))
-
-    def _recover_batches(self) -> None:
-        for entry in os.scandir(self.paths.batches):
-            if token_alive(entry.name.split("~")[0]):  # <owner>~<random>
-                continue
-            batch = Path(entry.path)
-            if (batch / "COMMIT").exists():
-                log.warning("finishing an interrupted enqueue_many batch %s", entry.name)
-                self._commit_batch(batch)
-            else:
-                _remove_tree(batch)
-
-    def _recover_staging(self) -> None:
-        for entry in os.scandir(self.paths.staging):
-            parts = entry.name.split("~")  # <id>~<owner>~<random>.json
-            if len(parts) < 3 or token_alive(parts[1]):
-                continue
-            staged = Path(entry.path)
-            job_id = entry.name.split("~")[0]
-            with self._job_lock(job_id):
-                self._restore_staged(staged, job_id)
-
-    def _restore_staged(self, staged: Path, job_id: str) -> None:
-        visible = [s for s in STATUSES if self.paths.job(s, job_id).exists()]
-        if visible:
-            _fs.unlink_quietly(staged)  # the transition finished: the visible copy is newer
-            return
-        try:
-            job = codec.decode(staged.read_bytes(), source=str(staged))
-        except FileNotFoundError:
-            return
-        except InvalidJob as e:
-            self._quarantine(staged, "pending", str(e))
-            return
-        log.warning("restoring %s to %s/ after an interrupted transition", job_id, job.status)
-        os.rename(staged, self.paths.job(job.status, job_id))
-        if isinstance(job, PendingJob):
-            self._index.append([entry_of(job)])
-
-    def _recover_running_duplicates(self) -> None:
-        for job_id in _fs.list_names(self.paths.status_dir("running")):
-            if not self._later_copies(job_id):
-                continue
-            with self._job_lock(job_id):  # look again: a live move may have just finished
-                later = self._later_copies(job_id)
-                if later and self.paths.job("running", job_id).exists():
-                    log.warning("%s is in running/ and %s/: keeping the later", job_id, later[0])
-                    _fs.unlink_quietly(self.paths.job("running", job_id))
-
-    def _later_copies(self, job_id: str) -> list[Status]:
-        """Statuses other than running that hold this id (each is later than running)."""
-        return [s for s in STATUSES if s != "running" and self.paths.job(s, job_id).exists()]
-
 
 def _same_attempt(job: RunningJob, current: Job | None) -> bool:
     """A heartbeat changes neither the start nor the history; a new claim changes the
@@ -592,28 +423,3 @@ def _same_attempt(job: RunningJob, current: Job | None) -> bool:
     if not isinstance(current, RunningJob):
         return False
     return (current.started_at, current.attempts) == (job.started_at, job.attempts)
-
-
-def _orphaned_tmp(entry: os.DirEntry[str]) -> bool:
-    """A temp file is ``<name>.<owner>.<random>.tmp`` (``<name>`` may hold dots): orphaned
-    once its owner is gone, or once it is an hour old (no write takes that long)."""
-    parts = entry.name.rsplit(".", 3)
-    if len(parts) == 4 and not token_alive(parts[1]):
-        return True
-    try:
-        return time.time() - entry.stat().st_mtime > _ORPHAN_TMP_AGE
-    except FileNotFoundError:
-        return False  # renamed into place meanwhile
-
-
-def _remove_tree(path: Path) -> None:
-    try:
-        entries = list(os.scandir(path))
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        _fs.unlink_quietly(Path(entry.path))
-    try:
-        os.rmdir(path)
-    except OSError as e:
-        raise StoreError(f"cannot remove {path}: {e}") from None

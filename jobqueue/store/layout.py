@@ -1,0 +1,81 @@
+"""Where everything lives under a data directory, and how internal names are built.
+
+Temp, staged and batch names carry their owner's ``process.owner_token()``
+(``<pid>-<start ticks>``), so recovery can tell a crashed writer's leftovers from a live
+writer's work in progress. Parsing those names lives here, next to building them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..job import STATUSES, Status
+
+LOCK_STRIPES = 64
+HIDDEN = ("tmp", "staging", "batches", "locks", "index", "unique", "cancel", "quarantine")
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    root: Path
+    jobs: Path
+    tmp: Path
+    staging: Path
+    batches: Path
+    locks: Path
+    index: Path
+    unique: Path
+    cancel: Path
+    quarantine: Path
+
+    @classmethod
+    def under(cls, root: Path) -> Layout:
+        jobs = root / "jobs"
+        return cls(root, jobs, *(jobs / f".{name}" for name in HIDDEN))
+
+    def status_dir(self, status: Status) -> Path:
+        return self.jobs / status
+
+    def job(self, status: Status, job_id: str) -> Path:
+        return self.jobs / status / f"{job_id}.json"
+
+    def directories(self) -> list[Path]:
+        """Every directory the store needs, parents first."""
+        hidden = [self.jobs / f".{name}" for name in HIDDEN]
+        return [self.root, self.jobs, *(self.status_dir(s) for s in STATUSES), *hidden]
+
+    def tmp_file(self, name: str, owner: str) -> Path:
+        """``<name>.<owner>.<random>.tmp``: ``<name>`` may hold dots, so parse from the right."""
+        return self.tmp / f"{name}.{owner}.{secrets.token_hex(4)}.tmp"
+
+    def staged_file(self, job_id: str, owner: str) -> Path:
+        """``<id>~<owner>~<random>.json`` (ids never hold ``~``)."""
+        return self.staging / f"{job_id}~{owner}~{secrets.token_hex(3)}.json"
+
+    def batch_dir(self, owner: str) -> Path:
+        """``<owner>~<random>``."""
+        return self.batches / f"{owner}~{secrets.token_hex(4)}"
+
+    def lock_file(self, family: str, name: str) -> Path:
+        """Locks are striped (a bounded number of files, never deleted)."""
+        stripe = zlib.crc32(name.encode()) % LOCK_STRIPES
+        return self.locks / f"{family}-{stripe:02d}.lock"
+
+
+def tmp_owner(name: str) -> str | None:
+    parts = name.rsplit(".", 3)
+    return parts[1] if len(parts) == 4 and parts[3] == "tmp" else None
+
+
+def staged_parts(name: str) -> tuple[str, str] | None:
+    """(job id, owner) of a staged file's name, or None for a foreign name."""
+    parts = name.removesuffix(".json").split("~")
+    return (parts[0], parts[1]) if len(parts) == 3 else None
+
+
+def batch_owner(name: str) -> str | None:
+    parts = name.split("~")
+    return parts[0] if len(parts) == 2 else None

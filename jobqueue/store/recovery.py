@@ -1,0 +1,129 @@
+"""Repairs after a crash; ``FileStore.recover`` runs them before a process first writes.
+
+What a crash at each step leaves, and what is done about it:
+
+* temp file written, not yet renamed: an orphan in ``.tmp/`` -> deleted.
+* job renamed into ``.staging/``, new file not yet written -> put back into the
+  directory its ``status`` names (nothing happened).
+* staged and new file written, staged copy not yet removed -> the visible copy is the
+  later state; the staged one is deleted.
+* running -> X (complete, failed, pending, cancelled): X is written before running/ is
+  unlinked, so a job in running/ and elsewhere -> the other copy is the later state.
+* enqueue_many: see ``batches`` (rolled back without COMMIT, forward with it).
+
+Only leftovers whose owner process is gone are touched (names carry the owner's pid
+and start time), so recovery is safe while other processes work.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import codec
+from ..errors import InvalidJob
+from ..job import STATUSES, PendingJob, Status
+from ..process import token_alive
+from . import _fs, batches
+from .layout import batch_owner, staged_parts, tmp_owner
+
+if TYPE_CHECKING:
+    from .file import FileStore
+
+log = logging.getLogger(__name__)
+
+ORPHAN_TMP_AGE = 3600.0  # no single write takes an hour
+
+
+def recover(store: FileStore) -> None:
+    try:
+        _temp_files(store)
+        _batches(store)
+        _staging(store)
+        _running_duplicates(store)
+    except OSError as e:
+        raise _fs.store_error(e, "repair the data directory") from None
+
+
+def is_orphaned_tmp(entry: os.DirEntry[str]) -> bool:
+    owner = tmp_owner(entry.name)
+    if owner is None or not token_alive(owner):
+        return True
+    try:
+        return time.time() - entry.stat().st_mtime > ORPHAN_TMP_AGE
+    except FileNotFoundError:
+        return False  # renamed into place meanwhile
+
+
+def is_dead_batch(entry: os.DirEntry[str]) -> bool:
+    owner = batch_owner(entry.name)
+    return owner is None or not token_alive(owner)
+
+
+def is_dead_staged(entry: os.DirEntry[str]) -> bool:
+    parts = staged_parts(entry.name)
+    return parts is None or not token_alive(parts[1])
+
+
+def _temp_files(store: FileStore) -> None:
+    for entry in os.scandir(store.paths.tmp):
+        if is_orphaned_tmp(entry):
+            _fs.unlink_quietly(Path(entry.path))
+
+
+def _batches(store: FileStore) -> None:
+    for entry in os.scandir(store.paths.batches):
+        if not is_dead_batch(entry):
+            continue
+        batch = Path(entry.path)
+        if entry.is_dir() and batches.is_committed(batch):
+            log.warning("finishing an interrupted enqueue_many batch %s", entry.name)
+            batches.publish(store.paths, batch, durable=store.durable)
+        else:
+            batches.remove_tree(batch)
+
+
+def _staging(store: FileStore) -> None:
+    for entry in os.scandir(store.paths.staging):
+        parts = staged_parts(entry.name)
+        if parts is None:
+            store.quarantine_file(Path(entry.path), "a foreign file in .staging/")
+        elif is_dead_staged(entry):
+            with store.job_lock(parts[0]):
+                _restore(store, Path(entry.path), parts[0])
+
+
+def _restore(store: FileStore, staged: Path, job_id: str) -> None:
+    if any(store.paths.job(s, job_id).exists() for s in STATUSES):
+        _fs.unlink_quietly(staged)  # the transition finished: the visible copy is newer
+        return
+    try:
+        job = codec.decode(staged.read_bytes(), source=str(staged))
+    except FileNotFoundError:
+        return
+    except InvalidJob as e:
+        store.quarantine_file(staged, str(e))
+        return
+    log.warning("restoring %s to %s/ after an interrupted transition", job_id, job.status)
+    os.rename(staged, store.paths.job(job.status, job_id))
+    if isinstance(job, PendingJob):
+        store.announce([job])
+
+
+def _running_duplicates(store: FileStore) -> None:
+    for job_id in _fs.list_names(store.paths.status_dir("running")):
+        if not _later_copies(store, job_id):
+            continue
+        with store.job_lock(job_id):  # look again: a live move may have just finished
+            later = _later_copies(store, job_id)
+            if later and store.paths.job("running", job_id).exists():
+                log.warning("%s is in running/ and %s/: keeping the later", job_id, later[0])
+                _fs.unlink_quietly(store.paths.job("running", job_id))
+
+
+def _later_copies(store: FileStore, job_id: str) -> list[Status]:
+    """Statuses other than running holding this id (each is later than running)."""
+    return [s for s in STATUSES if s != "running" and store.paths.job(s, job_id).exists()]
