@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from random import Random
@@ -14,6 +14,7 @@ from . import reaper, transitions
 from .clock import Clock, SystemClock
 from .durations import to_timedelta
 from .errors import InvalidJob, JobNotFound, StaleJob
+from .events import JobEvent
 from .ids import IdFactory, TimeIds, check_id, check_type
 from .job import (
     ENDED,
@@ -213,6 +214,14 @@ class JobQueue:
         except StaleJob:
             return False
         return True
+
+    def events(
+        self, since: datetime | None = None, *, idle_timeout: float | None = None
+    ) -> Iterator[JobEvent]:
+        """Yield JobEvents as they happen in any process (created, started, progress,
+        retrying, completed, failed, cancelling, cancelled). History is replayed only from
+        ``since``. Blocks waiting for events; stops after ``idle_timeout`` seconds without one."""
+        return self.store.events(since, idle_timeout=idle_timeout)
 
     def reap(self, stale_after: float | timedelta = 30) -> list[reaper.Reaped]:
         """Return running jobs whose worker is gone to pending (or failed, or cancelled when

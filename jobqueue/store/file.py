@@ -11,6 +11,7 @@ Layout (everything that is not a job file lives in a hidden entry under ``jobs/`
     jobs/.unique/             unique_key -> ids of the jobs that may hold it (see unique)
     jobs/.cancel/             cancel requests for running jobs
     jobs/.quarantine/         unreadable job files, bytes intact
+    jobs/.events/             the event log, one file per hour (see event_log)
 
 Concurrency rules:
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -39,10 +41,12 @@ from filelock import FileLock
 
 from .. import codec, transitions
 from ..errors import InvalidJob, StaleJob
+from ..events import JobEvent, event_name, event_time
 from ..ids import check_id
 from ..job import ENDED, STATUSES, Job, PendingJob, RunningJob, Status, WorkerInfo
 from ..process import owner_token
 from . import _fs, batches, recovery
+from .event_log import EventLog, Tail
 from .layout import Layout
 from .pending_index import Entry, PendingIndex
 from .protocol import CancelRequest
@@ -66,16 +70,26 @@ def entry_of(job: PendingJob) -> Entry:
 class FileStore:
     """The embedded store. Thread-safe; any number of processes may share a data dir."""
 
-    def __init__(self, root: str | Path, *, durable: bool = True, rescan_interval: float = 2.0):
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        durable: bool = True,
+        rescan_interval: float = 2.0,
+        faults: Callable[[str], None] | None = None,
+    ) -> None:
         self.paths = Layout.under(Path(root))
         self.durable = durable
         self.rescan_interval = rescan_interval
+        #: Called with the name of each step of each transition (crash-injection tests).
+        self.faults = faults
         self._owner = owner_token()
         self._last_rescan = time.monotonic()
         self._recovered = False
         _fs.make_dirs(*self.paths.directories())
         self._index = PendingIndex(self.paths.index, self.paths.status_dir("pending"), self._entry)
         self._keys = UniqueKeys(self.paths, get=self.get, write=self._write_bytes)
+        self.event_log = EventLog(self.paths.events)
 
     def __repr__(self) -> str:
         return f"FileStore({str(self.paths.root)!r}, durable={self.durable})"
@@ -88,6 +102,15 @@ class FileStore:
 
     def _write(self, dst: Path, job: Job) -> None:
         self._write_bytes(dst, codec.encode(job))
+
+    def _step(self, name: str) -> None:
+        if self.faults is not None:
+            self.faults(name)
+
+    def _record(self, old: Job | None, new: Job) -> None:
+        event = event_name(old, new)
+        if event is not None:
+            self.event_log.append(event, new, event_time(event, new))
 
     def job_lock(self, job_id: str) -> FileLock:
         path = self.paths.lock_file("job", job_id)
@@ -226,12 +249,17 @@ class FileStore:
             for job in fresh:
                 if job.metadata.unique_key:
                     self._keys.hold(job.metadata.unique_key, job.metadata.id)
+            self._step("add:keys-held")
             if len(fresh) == 1:
                 self._add_one(fresh[0])
             elif fresh:
                 batch = batches.write_batch(self.paths, fresh, self._owner, durable=self.durable)
+                self._step("add:batch-committed")
                 batches.publish(self.paths, batch, durable=self.durable)
+        self._step("add:written")
         self.announce(fresh)
+        for job in fresh:
+            self._record(None, job)
         return results
 
     def _dedupe(self, jobs: Sequence[PendingJob]) -> tuple[list[Job], list[PendingJob]]:
@@ -297,6 +325,7 @@ class FileStore:
             os.rename(src, staged)  # the claim itself: exactly one process wins
         except FileNotFoundError:
             return None
+        self._step("claim:staged")
         with self.job_lock(job_id):
             job = self._read_staged(staged, "pending")
             if not isinstance(job, PendingJob):
@@ -309,8 +338,10 @@ class FileStore:
                 return None
             running = transitions.start(job, worker, now)
             self._write(self.paths.job("running", job_id), running)
+            self._step("claim:written")
             _fs.unlink_quietly(staged)
-            return running
+        self._record(job, running)
+        return running
 
     def _read_staged(self, staged: Path, status: Status) -> Job | None:
         try:
@@ -327,6 +358,32 @@ class FileStore:
         ``pending/``) or a cancel was requested; returns an unsubscribe function."""
         return watch([self.paths.status_dir("pending"), self.paths.cancel], callback)
 
+    def events(
+        self, since: datetime | None = None, *, idle_timeout: float | None = None
+    ) -> Iterator[JobEvent]:
+        """Events as they are recorded by any process (file events, polling as fallback);
+        replays from ``since`` first. Ends after ``idle_timeout`` seconds without one."""
+        tail = Tail(self.event_log, since)
+        wake = threading.Event()
+        unsubscribe = watch([self.paths.events], wake.set)
+        try:
+            idle_since = time.monotonic()
+            while True:
+                events = tail.poll()
+                yield from events
+                if events:
+                    idle_since = time.monotonic()
+                elif idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
+                    return
+                wake.wait(0.25)
+                wake.clear()
+        finally:
+            unsubscribe()
+
+    def events_between(self, since: datetime, until: datetime | None = None) -> Iterator[JobEvent]:
+        """Recorded events in ``[since, until)`` (metrics)."""
+        return self.event_log.read(since, until)
+
     def next_due(self, types: Collection[str] | None = None) -> datetime | None:
         """When the earliest deferred job of these types is due (for a worker's timer)."""
         us = self._index.next_due_us(types)
@@ -342,8 +399,10 @@ class FileStore:
             self._move_by_rename(old, new)
         else:
             self._move_in_place(old, new)
+        self._step("move:done")
         if isinstance(new, PendingJob):
             self.announce([new])
+        self._record(old, new)
 
     def _move_by_rename(self, old: Job, new: Job | None) -> None:
         """Take the file by rename (no lock needed to win), then finish under the lock."""
@@ -354,6 +413,7 @@ class FileStore:
             os.rename(src, staged)
         except FileNotFoundError:
             raise StaleJob(job_id, old.status) from None
+        self._step("move:staged")
         with self.job_lock(job_id):
             current = self._read_staged(staged, old.status)
             if current != old:
@@ -362,6 +422,7 @@ class FileStore:
                 raise StaleJob(job_id, old.status)
             if new is not None:
                 self._write_new(old, new)
+                self._step("move:written")
             _fs.unlink_quietly(staged)
 
     def _write_new(self, old: Job, new: Job) -> None:
@@ -383,6 +444,7 @@ class FileStore:
                 raise StaleJob(job_id, old.status)
             if new is not None:
                 self._write(self.paths.job(new.status, job_id), new)
+                self._step("move:written")
             if new is None or new.status != old.status:
                 _fs.unlink_quietly(src)  # after the new file: a crash leaves two, never none
                 _fs.unlink_quietly(self.paths.cancel / f"{job_id}.json")
@@ -405,7 +467,8 @@ class FileStore:
                 return False
             data = orjson.dumps({"reason": reason, "at": codec.format_time(now)})
             self._write_bytes(self.paths.cancel / f"{job_id}.json", data)
-            return True
+        self.event_log.append("cancelling", job, now)
+        return True
 
     def cancel_requested(self, job_id: str) -> CancelRequest | None:
         try:

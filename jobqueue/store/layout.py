@@ -15,7 +15,9 @@ from pathlib import Path
 from ..job import STATUSES, Status
 
 LOCK_STRIPES = 64
-HIDDEN = ("tmp", "staging", "batches", "locks", "index", "unique", "cancel", "quarantine")
+HIDDEN = (
+    "tmp", "staging", "batches", "locks", "index", "unique", "cancel", "quarantine", "events",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,7 @@ class Layout:
     unique: Path
     cancel: Path
     quarantine: Path
+    events: Path
 
     @classmethod
     def under(cls, root: Path) -> Layout:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from ..events import JobEvent
 from ..job import Job, PendingJob, RunningJob, Status, WorkerInfo
 
 
@@ -72,6 +73,17 @@ class JobStore(Protocol):
 
     def cancel_requested(self, job_id: str) -> CancelRequest | None:
         """The pending cancel request for a running job, if any (cheap: called per heartbeat)."""
+        ...
+
+    def events(
+        self, since: datetime | None = None, *, idle_timeout: float | None = None
+    ) -> Iterator[JobEvent]:
+        """Job events as any process records them; replays from ``since`` first. Blocks
+        waiting for more; ends after ``idle_timeout`` seconds without one (None: never)."""
+        ...
+
+    def events_between(self, since: datetime, until: datetime | None = None) -> Iterator[JobEvent]:
+        """The recorded events in ``[since, until)``, oldest first."""
         ...
 
     def recover(self) -> None:

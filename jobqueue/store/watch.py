@@ -39,6 +39,7 @@ def watch(paths: list[Path], callback: Callable[[], None]) -> Callable[[], None]
         return lambda: None
 
     def stop() -> None:
+        observer.unschedule_all()  # drop the watches first: fewer events race the stop
         observer.stop()
         observer.join(timeout=5)
 
