@@ -12,6 +12,7 @@ from .errors import (
     JobTimeout,
     PermanentError,
     RetryLater,
+    ScheduleNotFound,
     StaleJob,
     StoreError,
 )
@@ -31,6 +32,7 @@ from .job import (
 )
 from .queue import JobQueue
 from .retry import RetryPolicy
+from .schedules import CronPatterns, Schedule
 from .worker import HandlerWorker, JobContext, JobWorker
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "CancelledJob",
     "Clock",
     "CompleteJob",
+    "CronPatterns",
     "ErrorInfo",
     "FailedJob",
     "HandlerWorker",
@@ -57,6 +60,8 @@ __all__ = [
     "RetryLater",
     "RetryPolicy",
     "RunningJob",
+    "Schedule",
+    "ScheduleNotFound",
     "StaleJob",
     "Status",
     "StoreError",

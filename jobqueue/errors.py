@@ -2,6 +2,7 @@
 
 * JobQueueError          base: ``except JobQueueError`` catches everything below
   + JobNotFound          no job has this id
+  + ScheduleNotFound     no schedule has this name
   + InvalidJob           bad id, type, params or option, or a job file that cannot be read
   + JobCancelled         raised inside execute_job once a cancel was requested
   + JobTimeout           the error type recorded when an attempt overruns its timeout
@@ -77,3 +78,14 @@ class RetryLater(JobQueueError):
 
     def __reduce__(self) -> tuple[type[RetryLater], tuple[float, str]]:
         return (type(self), (self.delay, str(self)))
+
+
+class ScheduleNotFound(JobQueueError):
+    """No schedule has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no schedule named {name!r}")
+        self.name = name
+
+    def __reduce__(self) -> tuple[type[ScheduleNotFound], tuple[str]]:
+        return (type(self), (self.name,))

@@ -74,4 +74,11 @@ def check_key(key: object, what: str = "unique key") -> str:
         raise InvalidJob(f"{what} must be a string, not {type(key).__name__}")
     if not key or len(key) > 512 or any(ord(c) < 32 or ord(c) == 127 for c in key):
         raise InvalidJob(f"invalid {what} {key[:60]!r}: 1 to 512 printable characters")
+    if not key.isprintable() and any(0xD800 <= ord(c) <= 0xDFFF for c in key):
+        raise InvalidJob(f"invalid {what} {key[:60]!r}: a lone surrogate is not text (UTF-8)")
     return key
+
+
+def check_schedule_name(name: object) -> str:
+    """Schedule names follow the job-type rules: they name a file under schedules/."""
+    return _check_name(name, "schedule name", _TYPE_RE)
