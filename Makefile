@@ -34,3 +34,14 @@ example: $(STAMP)
 clean:
 	rm -rf $(VENV) data .mypy_cache .pytest_cache .ruff_cache *.egg-info build dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# `make bench ARGS=--quick` for a run under a minute; see scripts/bench.py --help.
+.PHONY: bench
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python scripts/bench.py $(ARGS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from random import Random
 from typing import Any
@@ -13,8 +14,9 @@ from typing import Any
 from . import reaper, transitions
 from .clock import Clock, SystemClock
 from .durations import to_timedelta
-from .errors import InvalidJob, JobNotFound, StaleJob
+from .errors import InvalidJob, JobNotFound, JobQueueError, StaleJob
 from .events import JobEvent
+from .health import DEFAULT_LIMITS, HealthLimits, assess, unreadable, worker_states
 from .ids import IdFactory, TimeIds, check_id, check_type
 from .job import (
     ENDED,
@@ -27,7 +29,10 @@ from .job import (
     Status,
     ended_at,
 )
+from .metrics import summarize
 from .options import DEFAULT_MAX_PARAMS_BYTES, EnqueueOptions, normalize_params
+from .process import hostname
+from .schedules import CatchUp, Schedule, ScheduleBook
 from .store import FileStore, JobStore
 
 log = logging.getLogger(__name__)
@@ -227,6 +232,90 @@ class JobQueue:
         """Return running jobs whose worker is gone to pending (or failed, or cancelled when
         that was asked); see reaper."""
         return reaper.reap(self.store, self.clock.now(), to_timedelta(stale_after, "stale_after"))
+
+    # --- monitoring --------------------------------------------------------------------------
+
+    def metrics(self, window: float | timedelta = timedelta(hours=1)) -> dict[str, Any]:
+        """Jobs finished, succeeded, failed and retried in the last ``window``, throughput,
+        average and p95 duration and error rate, overall and ``by_type`` (see
+        ``jobqueue.metrics``). Read from the event log, which keeps 48 hours."""
+        now, span = self.clock.now(), to_timedelta(window, "window")
+        return summarize(self.store.metric_samples(now - span), now, span)
+
+    def workers(self, *, include_stale: bool = False) -> list[dict[str, Any]]:
+        """Live workers: ``name, host, pid, started_at, heartbeat_at, concurrency,
+        running`` (job ids). With ``include_stale``, also the records of workers that were
+        killed or went silent, each with a ``stale`` flag (see ``jobqueue.health``)."""
+        states = worker_states(self.store.worker_records(), self.clock.now(), hostname())
+        if include_stale:
+            return [{**s.record, "stale": s.stale} for s in states]
+        return [s.record for s in states if not s.stale]
+
+    def health(self, limits: HealthLimits = DEFAULT_LIMITS) -> dict[str, Any]:
+        """``status`` (healthy, degraded or unhealthy), ``queue_depth`` (due pending jobs),
+        ``oldest_due_wait_s`` (0 when none is due), ``active_workers``, ``stale_workers``
+        and the ``reasons`` for the status; the rules are in ``jobqueue.health``."""
+        now = self.clock.now()
+        try:
+            counts = self.store.counts(now)
+            oldest = self.store.oldest_due(now)
+            workers = worker_states(self.store.worker_records(), now, hostname())
+            recent = self.metrics(limits.error_window)
+        except (JobQueueError, OSError) as e:
+            return unreadable(e)
+        return assess(counts, oldest, workers, recent, now, limits)
+
+    # --- schedules (jobqueue.schedules) ------------------------------------------------------
+
+    @cached_property
+    def _schedules(self) -> ScheduleBook:
+        return ScheduleBook(self)
+
+    def schedule(
+        self,
+        name: str,
+        cron: str,
+        type: str,
+        params: Any = None,
+        *,
+        timezone: str = "UTC",
+        run_on_start: bool = False,
+        allow_concurrent: bool = True,
+        max_runs: int | None = None,
+        end_date: datetime | None = None,
+        catch_up: CatchUp = "once",
+        **enqueue_options: Any,
+    ) -> Schedule:
+        """Enqueue a ``type`` job at every tick of ``cron`` (wall-clock time in ``timezone``),
+        from any running scheduler. An existing schedule of that name is replaced, keeping
+        its run count and, if the cron and timezone are unchanged, its pending tick.
+        ``enqueue_options``: priority, max_retries, timeout, user_id."""
+        return self._schedules.add(
+            name, cron, type, params, timezone=timezone, run_on_start=run_on_start,
+            allow_concurrent=allow_concurrent, max_runs=max_runs, end_date=end_date,
+            catch_up=catch_up, **enqueue_options,
+        )  # fmt: skip
+
+    def unschedule(self, name: str) -> None:
+        """Delete a schedule (its jobs already enqueued stay); ScheduleNotFound if unknown."""
+        self._schedules.remove(name)
+
+    def pause(self, name: str) -> Schedule:
+        """Stop firing a schedule until ``resume``; ScheduleNotFound if unknown."""
+        return self._schedules.pause(name)
+
+    def resume(self, name: str) -> Schedule:
+        """Fire again from the next tick (ticks passed while paused are not caught up)."""
+        return self._schedules.resume(name)
+
+    def get_schedules(self) -> list[Schedule]:
+        """Every schedule, by name (paused and retired ones too)."""
+        return self._schedules.all()
+
+    def next_run_time(self, name: str, after: datetime | None = None) -> datetime | None:
+        """The schedule's next tick (the first after ``after`` if given), None when paused
+        or retired; ScheduleNotFound if unknown."""
+        return self._schedules.next_run_time(name, after)
 
 
 def _statuses(status: Status | Collection[Status] | None) -> tuple[Status, ...]:

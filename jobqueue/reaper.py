@@ -50,7 +50,13 @@ def settle(store: JobStore, job: RunningJob, now: datetime, reason: str) -> Reap
 def reap(
     store: JobStore, now: datetime, stale_after: timedelta, host: str | None = None
 ) -> list[Reaped]:
-    """Reap every lost running job once; returns what each became."""
+    """Reap every lost running job once; returns what each became.
+
+    Recovery runs first: a process killed in the middle of a transition may have left a
+    job staged (invisible to claims) or a running copy beside its later state, and only
+    ``recover`` knows which copy is the truth. Every worker reaps periodically, so this
+    is also what repairs a crash while other workers keep running."""
+    store.recover()
     host = host or hostname()
     reaped: list[Reaped] = []
     for job in store.scan(["running"]):

@@ -1,15 +1,16 @@
 """The ``jobqueue`` command line (INTERFACE.md, "CLI"): a thin layer over JobQueue.
 
-One module per command group (``jobs``, ``workers``), each a small Typer app merged
-into this one, so every command is top-level; shared options and the error-to-exit-code
-mapping live in ``_options``, output formats in ``_render``.
+One module per command group (``jobs``, ``workers``, ``schedules``), each a small Typer
+app merged into this one, so every command is top-level (``schedule`` is a group of its
+own); shared options and the error-to-exit-code mapping live in ``_options``, output
+formats in ``_render``.
 """
 
 from pathlib import Path
 
 import typer
 
-from . import jobs, workers
+from . import jobs, monitor, schedules, workers
 from ._options import CliState, DataDirOpt
 
 app = typer.Typer(
@@ -28,6 +29,8 @@ def root(ctx: typer.Context, data_dir: DataDirOpt = Path("data")) -> None:
 
 app.add_typer(jobs.app)
 app.add_typer(workers.app)
+app.add_typer(schedules.app)
+app.add_typer(monitor.app)
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from ._options import (
     statuses,
     user_errors,
 )
+from ._render_monitor import health_table
 
 app = typer.Typer()
 
@@ -168,13 +169,17 @@ def show(ctx: typer.Context, job_id: JobIdArg, json_output: JsonOpt = False) -> 
 
 @app.command()
 def stats(ctx: typer.Context, json_output: JsonOpt = False) -> None:
-    """Count jobs per status (delayed: pending but not yet due)."""
+    """Count jobs per status (delayed: pending but not yet due); without --json, also the
+    queue's health and the last hour's metrics."""
     with user_errors():
-        counts = queue_of(ctx).stats()
-    if json_output:
-        render.echo_json(counts)
-    else:
-        render.show(render.stats_table(counts))
+        queue = queue_of(ctx)
+        counts = queue.stats()
+        if json_output:
+            render.echo_json(counts)
+            return
+        health, metrics = queue.health(), queue.metrics(timedelta(hours=1))
+    render.show(render.stats_table(counts))
+    render.show(health_table(health, metrics, "1h"))
 
 
 # --- watch -------------------------------------------------------------------------------

@@ -14,13 +14,23 @@ import ctypes.util
 import errno
 import functools
 import os
-from collections.abc import Iterable
+import stat
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ..errors import StoreError
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+
+#: Called with a step name inside multi-step writes (crash-injection tests).
+Step = Callable[[str], None]
+
+
+class NotAFile(Exception):
+    """A name in the tree that is a symlink, a directory, a FIFO... where a regular file
+    belongs. It is never opened for reading through, so a link cannot leak a file from
+    outside the data directory into the queue."""
 
 
 def store_error(e: OSError, doing: str) -> StoreError:
@@ -34,6 +44,16 @@ def store_error(e: OSError, doing: str) -> StoreError:
     }
     hint = hints.get(e.errno or 0, e.strerror or str(e))
     return StoreError(f"cannot {doing}: {hint} ({e.filename or ''})")
+
+
+@contextlib.contextmanager
+def as_store_error(doing: str) -> Iterator[None]:
+    """Raise any OSError from the block as a StoreError saying what we were doing: the
+    callers (worker, CLI) then see one error type with a message a user can act on."""
+    try:
+        yield
+    except OSError as e:
+        raise store_error(e, doing) from None
 
 
 def fsync_dir(path: Path) -> None:
@@ -57,10 +77,18 @@ def write_file(path: Path, data: bytes, *, durable: bool) -> None:
         os.close(fd)
 
 
-def replace_atomic(dst: Path, data: bytes, tmp: Path, *, durable: bool) -> None:
-    """Write ``tmp``, then rename it over ``dst``: readers see old or new, never half."""
+def _no_step(name: str) -> None:
+    pass
+
+
+def replace_atomic(
+    dst: Path, data: bytes, tmp: Path, *, durable: bool, step: Step = _no_step
+) -> None:
+    """Write ``tmp``, then rename it over ``dst``: readers see old or new, never half.
+    On any error (a full disk, a read-only tree) the temp file is removed: nothing is left."""
     try:
         write_file(tmp, data, durable=durable)
+        step("write:tmp")  # a crash here leaves an orphan temp file, nothing else
         os.replace(tmp, dst)
     except OSError as e:
         _unlink_quietly(tmp)
@@ -69,10 +97,11 @@ def replace_atomic(dst: Path, data: bytes, tmp: Path, *, durable: bool) -> None:
         fsync_dir(dst.parent)
 
 
-def link_atomic(dst: Path, data: bytes, tmp: Path, *, durable: bool) -> None:
+def link_atomic(dst: Path, data: bytes, tmp: Path, *, durable: bool, step: Step = _no_step) -> None:
     """Like replace_atomic, but FileExistsError if ``dst`` exists (a hard link never clobbers)."""
     try:
         write_file(tmp, data, durable=durable)
+        step("write:tmp")
         os.link(tmp, dst)
     except FileExistsError:
         _unlink_quietly(tmp)
@@ -80,9 +109,66 @@ def link_atomic(dst: Path, data: bytes, tmp: Path, *, durable: bool) -> None:
     except OSError as e:
         _unlink_quietly(tmp)
         raise store_error(e, f"write {dst.name}") from None
+    step("write:linked")  # the job is in place; the temp name is an orphan
     _unlink_quietly(tmp)
     if durable:
         fsync_dir(dst.parent)
+
+
+def read_file(path: Path) -> bytes:
+    """The bytes of the regular file ``path``: FileNotFoundError if it is gone, NotAFile if
+    it is anything else. O_NOFOLLOW refuses a symlink without reading its target, and
+    O_NONBLOCK keeps a FIFO from hanging us before fstat can refuse it."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise NotAFile(f"{path.name} is a symbolic link") from None
+        if e.errno == errno.ENXIO:  # a socket
+            raise NotAFile(f"{path.name} is not a regular file") from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotAFile(f"{path.name} is not a regular file ({stat.filemode(mode)})")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def append(path: Path, data: bytes) -> None:
+    """Append ``data`` with one write (O_APPEND: concurrent lines never interleave);
+    O_NOFOLLOW so a symlink planted in the tree cannot make us write outside it."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, FILE_MODE)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def check_real_dirs(root: Path, paths: Iterable[Path]) -> None:
+    """StoreError if a directory of the tree (below ``root``) is a symlink or not a
+    directory: following it could read or write outside the data directory."""
+    for path in paths:
+        if path == root:
+            continue  # the data directory itself may be a link (e.g. to another disk)
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise store_error(e, f"inspect {path}") from None
+        if not stat.S_ISDIR(mode):
+            what = "a symbolic link" if stat.S_ISLNK(mode) else "not a directory"
+            raise StoreError(
+                f"refusing to use {path}: it is {what}; jobqueue never follows links out of "
+                "its data directory (move it aside and let jobqueue recreate the directory)"
+            )
 
 
 def _unlink_quietly(path: Path) -> None:

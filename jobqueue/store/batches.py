@@ -22,7 +22,9 @@ from .layout import Layout
 COMMIT = "COMMIT"
 
 
-def write_batch(layout: Layout, jobs: Sequence[PendingJob], owner: str, *, durable: bool) -> Path:
+def write_batch(
+    layout: Layout, jobs: Sequence[PendingJob], owner: str, *, durable: bool, step: _fs.Step
+) -> Path:
     """Write and commit a batch directory; StoreError (and nothing left) on failure."""
     batch = layout.batch_dir(owner)
     _fs.make_dirs(batch)
@@ -34,6 +36,7 @@ def write_batch(layout: Layout, jobs: Sequence[PendingJob], owner: str, *, durab
             written.append(path)
         if durable:
             _fs.sync_tree(layout.root, written)
+        step("add:batch-written")  # a crash here: no COMMIT, so recovery rolls it back
         _fs.write_file(batch / COMMIT, b"", durable=durable)
         if durable:
             _fs.fsync_dir(batch)
@@ -47,14 +50,16 @@ def is_committed(batch: Path) -> bool:
     return (batch / COMMIT).exists()
 
 
-def publish(layout: Layout, batch: Path, *, durable: bool) -> None:
+def publish(layout: Layout, batch: Path, *, durable: bool, step: _fs.Step | None = None) -> None:
     """Move a committed batch's files into pending/ (idempotent: recovery may race us)."""
     pending = layout.status_dir("pending")
-    for job_id in _fs.list_names(batch):
+    for job_id in sorted(_fs.list_names(batch)):
         try:
             os.replace(batch / f"{job_id}.json", pending / f"{job_id}.json")
         except FileNotFoundError:
             continue  # another process finishing the same batch moved it first
+        if step is not None:
+            step("add:published")  # a crash here: COMMIT is there, recovery moves the rest
     if durable:
         _fs.fsync_dir(pending)
     remove_tree(batch)

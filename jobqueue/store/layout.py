@@ -17,6 +17,7 @@ from ..job import STATUSES, Status
 LOCK_STRIPES = 64
 HIDDEN = (
     "tmp", "staging", "batches", "locks", "index", "unique", "cancel", "quarantine", "events",
+    "workers",
 )  # fmt: skip
 
 
@@ -33,6 +34,7 @@ class Layout:
     cancel: Path
     quarantine: Path
     events: Path
+    workers: Path
 
     @classmethod
     def under(cls, root: Path) -> Layout:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import stat
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
@@ -114,11 +115,7 @@ class PendingIndex:
         if not data:
             return
         with self._file_lock():
-            fd = os.open(self._log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _fs.FILE_MODE)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
+            _fs.append(self._log, data)
 
     # --- readers ----------------------------------------------------------------------
 
@@ -133,16 +130,20 @@ class PendingIndex:
 
     def _read_new_lines(self, now_us: int) -> None:
         try:
-            st = os.stat(self._log)
+            st = os.lstat(self._log)
         except FileNotFoundError:
             return
+        if not stat.S_ISREG(st.st_mode):
+            return  # a link planted in the tree is never read through (doctor reports it)
         if st.st_ino != self._inode:
             self._inode, self._offset, self._lines_read = st.st_ino, 0, 0
         if st.st_size <= self._offset:
             return
-        with open(self._log, "rb") as f:
-            f.seek(self._offset)
-            data = f.read(st.st_size - self._offset)
+        fd = os.open(self._log, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            data = os.pread(fd, st.st_size - self._offset, self._offset)
+        finally:
+            os.close(fd)
         end = data.rfind(b"\n") + 1  # a line still being written waits for the next look
         self._offset += end
         for line in data[:end].splitlines():
@@ -208,6 +209,13 @@ class PendingIndex:
                 if (q := self._queues.get(name)) and (t := q.next_run_at(self._live)) is not None
             ]
             return min(times) if times else None
+
+    def oldest_due_us(self, now_us: int) -> int | None:
+        """The earliest run_at of the jobs due now (for health: how long the backlog waits)."""
+        with self._mutex:
+            return min(
+                (e.run_at_us for e in self._live.values() if e.run_at_us <= now_us), default=None
+            )
 
     def counts(self, now_us: int) -> tuple[int, int]:
         """(pending, delayed) as of the last refresh."""

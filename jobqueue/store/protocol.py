@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..events import JobEvent
 from ..job import Job, PendingJob, RunningJob, Status, WorkerInfo
+from ..metrics import Sample
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,27 @@ class JobStore(Protocol):
 
     def events_between(self, since: datetime, until: datetime | None = None) -> Iterator[JobEvent]:
         """The recorded events in ``[since, until)``, oldest first."""
+        ...
+
+    def metric_samples(self, since: datetime, until: datetime | None = None) -> Iterator[Sample]:
+        """The completed, failed and retrying events in ``[since, until)`` reduced to what
+        metrics need (``metrics.sample_of`` of ``events_between``, but cheaper)."""
+        ...
+
+    def oldest_due(self, now: datetime) -> datetime | None:
+        """The earliest ``run_at`` among pending jobs due at ``now`` (None: none is due)."""
+        ...
+
+    def register_worker(self, doc: Mapping[str, Any]) -> None:
+        """Write (or replace) the registry record of worker ``doc["name"]``."""
+        ...
+
+    def unregister_worker(self, name: str) -> None:
+        """Remove that worker's record; nothing happens if there is none."""
+        ...
+
+    def worker_records(self) -> list[dict[str, Any]]:
+        """Every readable worker record, live or not (judged by ``jobqueue.health``)."""
         ...
 
     def recover(self) -> None:

@@ -1,18 +1,28 @@
-"""Repairs after a crash; ``FileStore.recover`` runs them before a process first writes.
+"""Repairs after a crash. ``FileStore.recover`` runs them before a process first writes,
+and the reaper runs them again each time it looks for lost jobs, so a long-lived
+worker also repairs what another process left when it was killed.
 
 What a crash at each step leaves, and what is done about it:
 
-* temp file written, not yet renamed: an orphan in ``.tmp/`` -> deleted.
+* temp file written, not yet renamed (or linked, not yet unlinked): an orphan in
+  ``.tmp/`` -> deleted; the write did not happen (or did, and is complete).
+* unique key written, job file not yet: a key naming no job -> reads as free (unique).
 * job renamed into ``.staging/``, new file not yet written -> put back into the
   directory its ``status`` names (nothing happened).
 * staged and new file written, staged copy not yet removed -> the visible copy is the
   later state; the staged one is deleted.
 * running -> X (complete, failed, pending, cancelled): X is written before running/ is
-  unlinked, so a job in running/ and elsewhere -> the other copy is the later state.
+  unlinked, so a job in running/ and elsewhere -> the other copy is the later state
+  (the store also refuses to move such a running copy: see FileStore._refuse_superseded).
+* a cancel request whose job is no longer running -> deleted (claim deletes one too,
+  so a request never reaches a later attempt).
+* a job file in pending/ that the index never heard of -> found by the index's
+  reconcile (a listing of pending/ on first use and when idle).
 * enqueue_many: see ``batches`` (rolled back without COMMIT, forward with it).
 
 Only leftovers whose owner process is gone are touched (names carry the owner's pid
-and start time), so recovery is safe while other processes work.
+and start time), and every job-level repair happens under the job's lock, so recovery
+is safe while other processes work.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from ..errors import InvalidJob
 from ..job import STATUSES, PendingJob, Status
 from ..process import token_alive
 from . import _fs, batches
-from .layout import batch_owner, staged_parts, tmp_owner
+from .layout import Layout, batch_owner, staged_parts, tmp_owner
 
 if TYPE_CHECKING:
     from .file import FileStore
@@ -44,6 +54,7 @@ def recover(store: FileStore) -> None:
         _batches(store)
         _staging(store)
         _running_duplicates(store)
+        _cancel_requests(store)
     except OSError as e:
         raise _fs.store_error(e, "repair the data directory") from None
 
@@ -101,10 +112,10 @@ def _restore(store: FileStore, staged: Path, job_id: str) -> None:
         _fs.unlink_quietly(staged)  # the transition finished: the visible copy is newer
         return
     try:
-        job = codec.decode(staged.read_bytes(), source=str(staged))
+        job = codec.decode(_fs.read_file(staged), source=str(staged))
     except FileNotFoundError:
         return
-    except InvalidJob as e:
+    except (InvalidJob, _fs.NotAFile) as e:
         store.quarantine_file(staged, str(e))
         return
     log.warning("restoring %s to %s/ after an interrupted transition", job_id, job.status)
@@ -115,15 +126,29 @@ def _restore(store: FileStore, staged: Path, job_id: str) -> None:
 
 def _running_duplicates(store: FileStore) -> None:
     for job_id in _fs.list_names(store.paths.status_dir("running")):
-        if not _later_copies(store, job_id):
+        if not later_copies(store.paths, job_id):
             continue
         with store.job_lock(job_id):  # look again: a live move may have just finished
-            later = _later_copies(store, job_id)
+            later = later_copies(store.paths, job_id)
             if later and store.paths.job("running", job_id).exists():
                 log.warning("%s is in running/ and %s/: keeping the later", job_id, later[0])
                 _fs.unlink_quietly(store.paths.job("running", job_id))
 
 
-def _later_copies(store: FileStore, job_id: str) -> list[Status]:
+def later_copies(paths: Layout, job_id: str) -> list[Status]:
     """Statuses other than running holding this id (each is later than running)."""
-    return [s for s in STATUSES if s != "running" and store.paths.job(s, job_id).exists()]
+    return [s for s in STATUSES if s != "running" and os.path.lexists(paths.job(s, job_id))]
+
+
+def orphan_cancel_requests(paths: Layout) -> list[str]:
+    """Ids with a cancel request but no file in running/."""
+    running = paths.status_dir("running")
+    names = _fs.list_names(paths.cancel)
+    return [i for i in names if not os.path.lexists(running / f"{i}.json")]
+
+
+def _cancel_requests(store: FileStore) -> None:
+    for job_id in orphan_cancel_requests(store.paths):
+        with store.job_lock(job_id):  # request_cancel writes under this lock
+            if not os.path.lexists(store.paths.job("running", job_id)):
+                _fs.unlink_quietly(store.paths.cancel / f"{job_id}.json")

@@ -19,21 +19,15 @@ from random import Random
 from types import FrameType
 from typing import Any, ClassVar, Literal
 
-import orjson
-
-from .. import codec, reaper, transitions
+from .. import reaper, transitions
 from ..clock import Clock
 from ..errors import (
     InvalidJob,
-    JobCancelled,
     JobQueueError,
-    PermanentError,
-    RetryLater,
 )
 from ..job import (
     CancelledJob,
     CompleteJob,
-    ErrorInfo,
     FailedJob,
     Job,
     PendingJob,
@@ -45,13 +39,27 @@ from ..queue import JobQueue
 from ..retry import RetryPolicy
 from .context import JobContext
 from .lease import Lease, LeaseKeeper
-from .outcome import Cancelled, Failed, Outcome, Released, Succeeded, error_info
+from .outcome import (
+    Cancelled,
+    Failed,
+    Outcome,
+    Released,
+    Succeeded,
+    outcome_of_error,
+    outcome_of_result,
+)
+from .registry import Registration
 from .runner import AsyncRunner, call_job
 
 log = logging.getLogger(__name__)
 
 Isolation = Literal["thread", "process"]
 _FORCE_RELEASE_GRACE = 5.0  # seconds a cancelled job gets to stop before it is handed back
+#: How many jobs refused by can_process_job one claim looks past before it gives up.
+_LOOKAHEAD = 8
+
+#: Why a claim brought no job: none due, every due one refused, or the store failed.
+NoJob = Literal["none", "refused", "error"]
 
 
 class JobWorker:
@@ -132,6 +140,10 @@ class JobWorker:
         First signal: stop claiming, let running jobs finish within ``shutdown_timeout``,
         then hand the rest back to pending. Second signal: hand them back at once.
         """
+        self._reset()
+        self._run(burst, handle_signals)
+
+    def _run(self, burst: bool, handle_signals: bool) -> None:
         restore = self._install_signals() if handle_signals else None
         keeper = self._start()
         try:
@@ -143,8 +155,9 @@ class JobWorker:
 
     def start(self) -> None:
         """Run in a background thread (for embedding in a program); see ``stop``."""
+        self._reset()  # here, not in the thread: a stop() right after start() must hold
         self._thread = threading.Thread(
-            target=self.run, kwargs={"handle_signals": False}, name="jobqueue-worker"
+            target=self._run, args=(False, False), name="jobqueue-worker"
         )
         self._thread.start()
 
@@ -166,9 +179,11 @@ class JobWorker:
         self.concurrency = n
         self._wake.set()
 
-    def _start(self) -> LeaseKeeper:
+    def _reset(self) -> None:
         self._stopping.clear()
         self._stop_now.clear()
+
+    def _start(self) -> LeaseKeeper:
         pid = os.getpid()  # read at run time: a supervisor's fork changes it
         self.info = WorkerInfo(
             name=self.get_worker_name(), host=hostname(), pid=pid, pid_started=start_ticks(pid)
@@ -181,9 +196,10 @@ class JobWorker:
             self.store,
             self.clock,
             heartbeat_interval=self.heartbeat_interval,
-            periodic=self._reap_if_due,
+            periodic=self._periodic,
         )
         self._keeper = keeper
+        self._registration = Registration(self, keeper).join()
         self._reap_if_due(self.clock.now())
         keeper.start()
         log.info("worker %s started (concurrency %d)", self.info.name, self.concurrency)
@@ -192,12 +208,13 @@ class JobWorker:
     def _loop(self, burst: bool) -> None:
         while not self._stopping.is_set():
             if self._free_slots() > 0:
-                job = self._claim()
-                if job is not None:
-                    self._launch(job)
+                found = self._claim()
+                if isinstance(found, RunningJob):
+                    self._launch(found)
                     continue
-                if burst and not self._active and not self._due_soon():
+                if burst and found != "error" and not self._active and not self._due_soon():
                     return
+                self._pause(found)
             self._wait()
 
     def _free_slots(self) -> int:
@@ -207,26 +224,46 @@ class JobWorker:
     def _types(self) -> frozenset[str] | None:
         return frozenset(self.job_types) if self.job_types else None
 
-    def _claim(self) -> RunningJob | None:
-        assert self.info is not None
+    def _claim(self) -> RunningJob | NoJob:
+        """The best due job this worker accepts, or why there is none."""
+        refused: list[RunningJob] = []
         try:
-            job = self.store.claim(self.info, self.clock.now(), self._types())
+            return self._claim_accepted(refused)
         except (JobQueueError, OSError) as e:
             log.error("store error, pausing %.1fs: %s", self.error_backoff, e)
-            self._stopping.wait(self.error_backoff)
-            return None
-        if job is not None and not self.can_process_job(job):
-            self._hand_back(job)
-            return None
-        return job
+            return "error"
+        finally:
+            self._hand_back(refused)
 
-    def _hand_back(self, job: RunningJob) -> None:
-        """can_process_job refused a claimed job: put it back untouched, idle a poll."""
-        try:
-            self.store.move(job, transitions.release(job))
-        except JobQueueError as e:
-            log.warning("could not hand back %s: %s", job.metadata.id, e)
-        self._stopping.wait(self.poll_interval)
+    def _claim_accepted(self, refused: list[RunningJob]) -> RunningJob | NoJob:
+        """Claim until can_process_job accepts a job. The store only filters by type, so
+        refused jobs stay claimed (in ``refused``) until the caller hands them back: each
+        next claim then looks past them instead of taking the same job again."""
+        assert self.info is not None
+        while len(refused) < _LOOKAHEAD:
+            job = self.store.claim(self.info, self.clock.now(), self._types())
+            if job is None:
+                break
+            if self.can_process_job(job):
+                return job
+            refused.append(job)
+        return "refused" if refused else "none"
+
+    def _hand_back(self, refused: list[RunningJob]) -> None:
+        """Put jobs that can_process_job refused back in pending/, untouched."""
+        for job in refused:
+            try:
+                self.store.move(job, transitions.release(job))
+            except (JobQueueError, OSError) as e:
+                log.warning("could not hand back %s: %s", job.metadata.id, e)
+
+    def _pause(self, found: NoJob) -> None:
+        """Back off after a store error. After refusals, idle a poll: the file event of
+        our own hand-back would end ``_wait`` at once and the worker would spin."""
+        if found == "error":
+            self._stopping.wait(self.error_backoff)
+        elif found == "refused":
+            self._stopping.wait(self.poll_interval)
 
     def _due_soon(self) -> bool:
         """Burst mode: is a job due now that the last claim did not see (e.g. just retried)?"""
@@ -246,6 +283,10 @@ class JobWorker:
                 timeout = max(0.0, min(timeout, until))
         self._wake.wait(timeout)
         self._wake.clear()
+
+    def _periodic(self, now: datetime) -> None:
+        self._reap_if_due(now)
+        self._registration.beat(now)
 
     def _reap_if_due(self, now: datetime) -> None:
         every = timedelta(seconds=max(1.0, min(self.stale_after / 3, 10.0)))
@@ -304,13 +345,25 @@ class JobWorker:
         now = self.clock.now()
         if isinstance(outcome, Cancelled):
             self._hook("on_cleanup", lease.job, lease.ctx)
-        new = lease.finish(lambda job: self._end_state(job, outcome, now), now)
+        new = self._finish(lease, lambda job: self._end_state(job, outcome, now), now)
         job_id = lease.job.metadata.id
         if new is None:
             log.warning("job %s: dropped its outcome, the job changed under us", job_id)
             return
         log.info("job %s (%s) %s after %.3fs", job_id, new.metadata.type, _verb(new), took)
         self._fire(new, outcome)
+
+    def _finish(self, lease: Lease, make: Callable[[RunningJob], Job], now: datetime) -> Job | None:
+        """``lease.finish``, retried after a store error: giving up would strand the job in
+        running/, owned by a live process that the reaper must leave alone."""
+        while True:
+            try:
+                return lease.finish(make, now)
+            except (JobQueueError, OSError) as e:
+                job_id, pause = lease.job.metadata.id, self.error_backoff
+                log.error("job %s: cannot record its end, retrying in %.1fs: %s", job_id, pause, e)
+                if self._stop_now.wait(pause):
+                    return None  # exiting: the reaper returns the job once we are gone
 
     def _end_state(self, job: RunningJob, outcome: Outcome, now: datetime) -> Job:
         match outcome:
@@ -384,6 +437,7 @@ class JobWorker:
             if lease.finish(transitions.release, self.clock.now()) is not None:
                 log.warning("job %s handed back to pending", lease.job.metadata.id)
         keeper.stop()
+        self._registration.leave()  # after the keeper: no beat may write it back
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._async.close()
@@ -401,42 +455,6 @@ class JobWorker:
                 if left <= 0:
                     return
                 self._slots.wait(min(left, 0.1))
-
-
-def outcome_of_result(result: Any, ctx: JobContext) -> Outcome:
-    """A returned value: the result, unless the attempt overran its timeout or the result
-    is not JSON. A handler that ignored a cancel request and returned anyway completed:
-    its work is done, and throwing a real result away would lose information."""
-    if ctx.cancel_kind == "timeout":
-        return Failed(timeout_error(ctx))
-    try:
-        normalized = orjson.loads(codec.dumps_value(result, "the job's result"))
-    except InvalidJob as e:
-        return Failed(error_info(e), e)
-    return Succeeded(normalized)
-
-
-def outcome_of_error(exc: BaseException, ctx: JobContext) -> Outcome:
-    """An exception: cancelled, timed out, handed back at shutdown, or a failed attempt."""
-    kind = ctx.cancel_kind
-    if kind == "timeout":
-        return Failed(timeout_error(ctx), exc)
-    if kind in ("shutdown", "lost"):
-        return Released(kind)
-    if kind == "user":
-        return Cancelled(ctx.cancel_reason)
-    if isinstance(exc, JobCancelled):
-        return Cancelled(exc.reason)
-    if isinstance(exc, PermanentError):
-        return Failed(error_info(exc), exc, permanent=True)
-    if isinstance(exc, RetryLater):
-        return Failed(error_info(exc), exc, delay=timedelta(seconds=max(exc.delay, 0.0)))
-    return Failed(error_info(exc), exc)
-
-
-def timeout_error(ctx: JobContext) -> ErrorInfo:
-    limit = (ctx.deadline - ctx.job.started_at).total_seconds() if ctx.deadline else 0.0
-    return ErrorInfo(type="JobTimeout", message=f"the attempt ran past its timeout of {limit:g}s")
 
 
 def _verb(job: Job) -> str:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import JobCancelled
 from ..job import ErrorInfo, RunningJob
 from .context import JobContext
-from .outcome import Failed, Outcome
+from .outcome import Failed, Outcome, outcome_of_error, outcome_of_result
 from .runner import AsyncRunner, call_job
 
 if TYPE_CHECKING:
@@ -75,8 +75,6 @@ def _supervise(process: Any, conn: Connection, ctx: JobContext) -> Outcome | Non
 
 def _died(exitcode: int | None, ctx: JobContext) -> Outcome:
     """The child ended without an outcome: killed after a cancel, or crashed."""
-    from .base import outcome_of_error
-
     if ctx.cancelled:
         return outcome_of_error(JobCancelled(ctx.cancel_reason), ctx)
     message = f"the job's process died (exit code {exitcode})"
@@ -84,8 +82,6 @@ def _died(exitcode: int | None, ctx: JobContext) -> Outcome:
 
 
 def _child_main(worker: JobWorker, job: RunningJob, deadline: Any, conn: Connection) -> None:
-    from .base import outcome_of_error, outcome_of_result
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides about shutdown
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     ctx = JobContext(job, deadline=deadline)

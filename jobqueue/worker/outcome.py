@@ -5,8 +5,14 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+import orjson
+
+from .. import codec
+from ..errors import InvalidJob, JobCancelled, JobTimeout, PermanentError, RetryLater
 from ..job import ErrorInfo, JSONValue
+from .context import JobContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +50,42 @@ def error_info(exc: BaseException) -> ErrorInfo:
     """What the job file records of an exception: its type, message and traceback."""
     tb = "".join(traceback.format_exception(exc)).rstrip()
     return ErrorInfo(type=type(exc).__name__, message=str(exc) or type(exc).__name__, traceback=tb)
+
+
+def outcome_of_result(result: Any, ctx: JobContext) -> Outcome:
+    """A returned value: the result, unless the attempt overran its timeout or the result
+    is not JSON. A handler that ignored a cancel request and returned anyway completed:
+    its work is done, and throwing a real result away would lose information."""
+    if ctx.cancel_kind == "timeout":
+        return timed_out(ctx)
+    try:
+        normalized = orjson.loads(codec.dumps_value(result, "the job's result"))
+    except InvalidJob as e:
+        return Failed(error_info(e), e)
+    return Succeeded(normalized)
+
+
+def outcome_of_error(exc: BaseException, ctx: JobContext) -> Outcome:
+    """An exception: cancelled, timed out, handed back at shutdown, or a failed attempt."""
+    kind = ctx.cancel_kind
+    if kind == "timeout":
+        return timed_out(ctx)
+    if kind in ("shutdown", "lost"):
+        return Released(kind)
+    if kind == "user":
+        return Cancelled(ctx.cancel_reason)
+    if isinstance(exc, JobCancelled):
+        return Cancelled(exc.reason)
+    if isinstance(exc, PermanentError):
+        return Failed(error_info(exc), exc, permanent=True)
+    if isinstance(exc, RetryLater):
+        return Failed(error_info(exc), exc, delay=timedelta(seconds=max(exc.delay, 0.0)))
+    return Failed(error_info(exc), exc)
+
+
+def timed_out(ctx: JobContext) -> Failed:
+    """A failed attempt recorded as JobTimeout; hooks get a JobTimeout, not the exception
+    the handler raised when it noticed the cancel."""
+    limit = (ctx.deadline - ctx.job.started_at).total_seconds() if ctx.deadline else 0.0
+    message = f"the attempt ran past its timeout of {limit:g}s"
+    return Failed(ErrorInfo(type="JobTimeout", message=message), JobTimeout(message))

@@ -4,6 +4,10 @@ Each child is a plain ``jobqueue worker`` process. A child that dies without bei
 asked to stop has its running jobs reaped at once (its pid is gone, so the reaper
 needs no stale timeout) and is replaced. SIGTERM/SIGINT are forwarded to every child,
 which then drain as they would alone; the supervisor exits 0 once they have.
+
+Children run in their own process group: a terminal's Ctrl-C then reaches only the
+supervisor, which forwards it once (a second SIGINT would mean "stop now"). A hangup
+(the terminal closed) is forwarded as SIGTERM, so children do not outlive us.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from types import FrameType
 log = logging.getLogger(__name__)
 
 _RESTART_BACKOFF = 1.0
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class Supervisor:
@@ -31,13 +36,20 @@ class Supervisor:
         self.children: list[subprocess.Popen[bytes]] = []
         self._stopping = threading.Event()
         self._last_restart = 0.0
+        self._signal: int = signal.SIGTERM
+        #: Children the current stop signal was forwarded to: each gets it exactly once.
+        self._told: set[int] = set()
 
     def run(self) -> int:
-        previous = {s: signal.signal(s, self._forward) for s in (signal.SIGTERM, signal.SIGINT)}
+        previous = {s: signal.signal(s, self._forward) for s in _FORWARDED}
         try:
             self.children = [self._spawn() for _ in range(self.processes)]
-            while not self._stopping.wait(0.2) and self._any_running():
+            while not self._stopping.wait(0.2):
                 self._replace_dead()
+                if not self._any_running():
+                    break  # every child finished (--burst)
+            if self._stopping.is_set():
+                self._tell_children()  # any started while the signal was being forwarded
             for child in self.children:
                 child.wait()
         finally:
@@ -46,7 +58,7 @@ class Supervisor:
         return 0
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        child = subprocess.Popen(self.command)
+        child = subprocess.Popen(self.command, process_group=0)  # see the module docstring
         log.info("started worker process %d", child.pid)
         return child
 
@@ -60,15 +72,30 @@ class Supervisor:
             if code is None or code == 0 or self._stopping.is_set():
                 continue
             log.error("worker process %d exited with %s: restarting it", child.pid, code)
-            self.on_child_died()
+            self._child_died()
             wait = self._last_restart + _RESTART_BACKOFF - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)  # a child that dies at once must not spin the supervisor
+            # A child that dies at once must not spin the supervisor; a stop asked for
+            # meanwhile means no replacement.
+            if wait > 0 and self._stopping.wait(wait):
+                return
             self._last_restart = time.monotonic()
             self.children[i] = self._spawn()
 
+    def _child_died(self) -> None:
+        """``on_child_died`` is the caller's code (a reap): its failure must not stop us."""
+        try:
+            self.on_child_died()
+        except Exception:
+            log.exception("on_child_died failed; restarting the worker process anyway")
+
     def _forward(self, signum: int, frame: FrameType | None) -> None:
+        self._signal = signal.SIGTERM if signum == signal.SIGHUP else signum
+        self._told.clear()  # a second signal reaches every child again ("stop now")
         self._stopping.set()
+        self._tell_children()
+
+    def _tell_children(self) -> None:
         for child in self.children:
-            if child.poll() is None:
-                child.send_signal(signum)
+            if child.poll() is None and child.pid not in self._told:
+                self._told.add(child.pid)
+                child.send_signal(self._signal)

@@ -1,0 +1,224 @@
+"""One job's files: how they are read, written, locked, quarantined and replaced.
+
+``JobFiles`` holds the file-level rules every transition of ``FileStore`` is built from:
+
+* reads never follow a link (``O_NOFOLLOW``) and never block on a FIFO; anything that
+  is not a regular JSON job file named after its id is quarantined, bytes intact;
+* writes are temp file + fsync + rename (``_fs.replace_atomic``): a reader sees the
+  old document or the new one, never half of either;
+* a replacement in place (``_move_in_place``) is a compare-and-set under the job's lock
+  stripe, and the new file is written before the old one is unlinked, so a crash
+  leaves two copies (resolved by ``recovery``), never none;
+* each step of each transition calls ``faults`` with its name (crash-injection tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from filelock import FileLock
+
+from .. import codec
+from ..errors import InvalidJob, StaleJob
+from ..events import event_name, event_time
+from ..ids import check_id
+from ..job import STATUSES, Job, PendingJob, RunningJob, Status
+from ..process import owner_token
+from . import _fs, recovery
+from .event_log import EventLog
+from .layout import Layout
+from .protocol import CancelRequest
+from .quarantine import move_aside
+
+log = logging.getLogger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class JobFiles:
+    """The file primitives under a data directory (see the module docstring)."""
+
+    def __init__(
+        self, root: str | Path, *, durable: bool, faults: Callable[[str], None] | None
+    ) -> None:
+        self.paths = Layout.under(Path(root))
+        self.durable = durable
+        #: Called with the name of each step of each transition (crash-injection tests).
+        self.faults = faults
+        self._owner = owner_token()
+        # Before creating anything: a linked jobs/ would make us create directories elsewhere.
+        _fs.check_real_dirs(self.paths.root, self.paths.directories())
+        _fs.make_dirs(*self.paths.directories())
+        self.event_log = EventLog(self.paths.events)
+
+    def _write_bytes(self, dst: Path, data: bytes) -> None:
+        tmp = self.paths.tmp_file(dst.name, self._owner)
+        _fs.replace_atomic(dst, data, tmp, durable=self.durable, step=self._step)
+
+    def _write(self, dst: Path, job: Job) -> None:
+        self._write_bytes(dst, codec.encode(job))
+
+    def _step(self, name: str) -> None:
+        if self.faults is not None:
+            self.faults(name)
+
+    def job_lock(self, job_id: str) -> FileLock:
+        path = self.paths.lock_file("job", job_id)
+        return FileLock(path, mode=_fs.FILE_MODE, preserve_lock_file=True)
+
+    def _load(self, path: Path, status: Status) -> Job | None:
+        """Read one job file: None if it is gone; quarantine and InvalidJob if it is corrupt,
+        unreadable or not a regular file (a symlink is moved aside, never read through)."""
+        try:
+            data = _fs.read_file(path)
+        except FileNotFoundError:
+            return None
+        except (_fs.NotAFile, PermissionError) as e:
+            self._quarantine(path, status, str(e))
+            raise InvalidJob(f"{status}/{path.name}: {e}") from None
+        except OSError as e:
+            raise _fs.store_error(e, f"read {path}") from None
+        return self._decode(data, path, status)
+
+    def _decode(self, data: bytes, path: Path, status: Status) -> Job:
+        in_staging = path.parent == self.paths.staging
+        source = str(path) if in_staging else f"{status}/{path.name}"
+        try:
+            job = codec.decode(data, source=source, expect=None if status == "pending" else status)
+        except InvalidJob as e:
+            self._quarantine(path, status, str(e))
+            raise
+        # Staged names are <id>~<owner>~<random>.json; anywhere else the name is the id.
+        name_id = path.name.split("~")[0] if in_staging else path.name.removesuffix(".json")
+        if name_id != job.metadata.id:
+            self._quarantine(path, status, f"{source}: file name does not match its id")
+            raise InvalidJob(f"{source}: file name does not match metadata.id {job.metadata.id!r}")
+        if status == "pending" and not isinstance(job, PendingJob):
+            # A person moved a job file into pending/ by hand: they want it run again.
+            log.warning("%s says status %r: treating it as pending", source, job.status)
+            return PendingJob(metadata=job.metadata, params=job.params, attempts=job.attempts)
+        return job
+
+    def _quarantine(self, path: Path, status: Status, reason: str) -> None:
+        """Move an unreadable file aside, bytes intact, so nothing is lost or retried forever."""
+        move_aside(self.paths.quarantine, path, status, reason)
+
+    def quarantine_file(self, path: Path, reason: str) -> None:
+        """Move a file aside, bytes intact (``doctor --repair``, foreign files)."""
+        status = path.parent.name
+        self._quarantine(path, status if status in STATUSES else "pending", reason)
+
+    def get(self, job_id: str) -> Job | None:
+        check_id(job_id)
+        for _ in range(3):  # a job in flight between two directories: look again
+            for status in STATUSES:
+                job = self._load(self.paths.job(status, job_id), status)
+                if job is not None:
+                    return job
+            if not self._in_staging(job_id):
+                return None
+            time.sleep(0.001)
+        return self._staged_copy(job_id)
+
+    def _staged_names(self, job_id: str) -> Iterator[Path]:
+        return self.paths.staging.glob(f"{job_id}~*.json")
+
+    def _in_staging(self, job_id: str) -> bool:
+        return any(self._staged_names(job_id))
+
+    def _staged_copy(self, job_id: str) -> Job | None:
+        for path in self._staged_names(job_id):
+            try:
+                return codec.decode(_fs.read_file(path), source=str(path))
+            except (OSError, _fs.NotAFile, InvalidJob):
+                continue
+        return None
+
+    def _exists(self, job_id: str) -> bool:
+        return any(self.paths.job(s, job_id).exists() for s in STATUSES) or self._in_staging(job_id)
+
+    def _restore(self, staged: Path, src: Path) -> None:
+        try:
+            os.rename(staged, src)
+        except OSError as e:  # it stays staged; recovery puts it back once we are gone
+            log.error("could not put %s back into %s/: %s", src.name, src.parent.name, e)
+
+    def _read_staged(self, staged: Path, status: Status) -> Job | None:
+        try:
+            data = _fs.read_file(staged)
+        except FileNotFoundError:
+            return None  # recover() put it back: we lost nothing, just the race
+        except _fs.NotAFile as e:
+            self._quarantine(staged, status, str(e))
+            return None
+        try:
+            return self._decode(data, staged, status)
+        except InvalidJob:
+            return None
+
+    def _move_in_place(self, old: Job, new: Job | None) -> None:
+        job_id = old.metadata.id
+        src = self.paths.job(old.status, job_id)
+        with self.job_lock(job_id):
+            if self._load(src, old.status) != old:
+                raise StaleJob(job_id, old.status)
+            if old.status == "running" and new is not None and new.status != "running":
+                self._refuse_superseded(job_id)
+            if new is not None:
+                self._write(self.paths.job(new.status, job_id), new)
+                self._step("move:written")
+            if new is None or new.status != old.status:
+                # Both after the new file (a crash leaves two copies, never none), and the
+                # cancel request first, so that no request outlives its attempt.
+                _fs.unlink_quietly(self.paths.cancel / f"{job_id}.json")
+                _fs.unlink_quietly(src)
+
+    def _refuse_superseded(self, job_id: str) -> None:
+        """A running copy beside a later one was left by a process killed in the middle of
+        its final move (see recovery): drop it and refuse, or a reaper acting on it would
+        put a finished job back in pending/."""
+        later = recovery.later_copies(self.paths, job_id)
+        if later:
+            log.warning("%s is in running/ and %s/: keeping the later", job_id, later[0])
+            _fs.unlink_quietly(self.paths.job("running", job_id))
+            raise StaleJob(job_id, "running")
+
+    def _record(self, old: Job | None, new: Job) -> None:
+        event = event_name(old, new)
+        if event is not None:
+            self.event_log.append(event, new, event_time(event, new))
+
+    def request_cancel(self, job: RunningJob, reason: str | None, now: datetime) -> bool:
+        job_id = job.metadata.id
+        with _fs.as_store_error(f"ask job {job_id} to stop"), self.job_lock(job_id):
+            current = self._load(self.paths.job("running", job_id), "running")
+            if not _same_attempt(job, current):
+                return False
+            data = orjson.dumps({"reason": reason, "at": codec.format_time(now)})
+            self._write_bytes(self.paths.cancel / f"{job_id}.json", data)
+        self._step("cancel:requested")
+        self.event_log.append("cancelling", job, now)
+        return True
+
+    def cancel_requested(self, job_id: str) -> CancelRequest | None:
+        try:
+            doc = orjson.loads(_fs.read_file(self.paths.cancel / f"{job_id}.json"))
+            return CancelRequest(reason=doc["reason"], at=datetime.fromisoformat(doc["at"]))
+        except FileNotFoundError:
+            return None
+        except (OSError, _fs.NotAFile, ValueError, KeyError, TypeError):
+            return CancelRequest(reason=None, at=EPOCH)  # unreadable, but asked for
+
+
+def _same_attempt(job: RunningJob, current: Job | None) -> bool:
+    """A heartbeat changes neither the start nor the history; a new claim changes the
+    history (its start alone can repeat when a retry is claimed in the same instant)."""
+    if not isinstance(current, RunningJob):
+        return False
+    return (current.started_at, current.attempts) == (job.started_at, job.attempts)
