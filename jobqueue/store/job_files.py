@@ -41,6 +41,11 @@ log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+
+#: running/ last: a job leaving running/ is written to its new directory before its
+#: running copy is removed, and in that instant the new copy is the truth.
+_LOOKUP_ORDER: tuple[Status, ...] = ("pending", "complete", "failed", "cancelled", "running")
+
 class JobFiles:
     """The file primitives under a data directory (see the module docstring)."""
 
@@ -117,7 +122,7 @@ class JobFiles:
     def get(self, job_id: str) -> Job | None:
         check_id(job_id)
         for _ in range(3):  # a job in flight between two directories: look again
-            for status in STATUSES:
+            for status in _LOOKUP_ORDER:
                 job = self._load(self.paths.job(status, job_id), status)
                 if job is not None:
                     return job

@@ -6,10 +6,15 @@ import math
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from ..errors import InvalidJob, JobCancelled
 from ..job import Metadata, Params, Progress, RunningJob
+
+if TYPE_CHECKING:
+    from ..queue import JobQueue
+
+T = TypeVar("T")
 
 #: Why a context was cancelled: asked by a user, the job's timeout, worker shutdown,
 #: or the job was taken from us (reaped or changed by someone else).
@@ -20,9 +25,13 @@ class JobContext:
     """Handed to ``execute_job``. Thread-safe: the worker's lease keeper reads what the
     handler writes, and cancels from its own thread."""
 
-    def __init__(self, job: RunningJob, *, deadline: datetime | None = None) -> None:
+    def __init__(
+        self, job: RunningJob, *, deadline: datetime | None = None, queue: JobQueue | None = None
+    ) -> None:
         self.job = job
         self.deadline = deadline
+        #: The worker's queue: enqueue follow-up jobs from a handler with ``ctx.queue``.
+        self.queue = queue
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
         self._cancel_reason: str | None = None
@@ -72,6 +81,19 @@ class JobContext:
     def wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``, waking early on cancel; True if cancelled."""
         return self._cancelled.wait(seconds)
+
+    def now(self) -> float:
+        """The worker clock's time, in seconds since the epoch (for middleware)."""
+        return self._queue().clock.now().timestamp()
+
+    def shared_state(self, name: str, fn: Callable[[bytes | None], tuple[bytes, T]]) -> T:
+        """Atomic read-modify-write of state shared by every worker process (middleware)."""
+        return self._queue().store.update_shared(name, fn)
+
+    def _queue(self) -> JobQueue:
+        if self.queue is None:
+            raise InvalidJob("this context has no queue (it was not made by a worker)")
+        return self.queue
 
     # --- for the worker ----------------------------------------------------------------------
 
