@@ -11,11 +11,13 @@ from .errors import (
     JobQueueError,
     JobTimeout,
     PermanentError,
+    RateLimited,
     RetryLater,
     ScheduleNotFound,
     StaleJob,
     StoreError,
 )
+from .events import JobEvent
 from .job import (
     Attempt,
     CancelledJob,
@@ -31,6 +33,7 @@ from .job import (
     WorkerInfo,
 )
 from .queue import JobQueue
+from .ratelimit import RateLimit
 from .retry import RetryPolicy
 from .schedules import CronPatterns, Schedule
 from .worker import HandlerWorker, JobContext, JobWorker
@@ -48,6 +51,7 @@ __all__ = [
     "Job",
     "JobCancelled",
     "JobContext",
+    "JobEvent",
     "JobNotFound",
     "JobQueue",
     "JobQueueError",
@@ -57,6 +61,8 @@ __all__ = [
     "PendingJob",
     "PermanentError",
     "Progress",
+    "RateLimit",
+    "RateLimited",
     "RetryLater",
     "RetryPolicy",
     "RunningJob",

@@ -8,6 +8,7 @@
   + JobTimeout           the error type recorded when an attempt overruns its timeout
   + PermanentError       raise it in a handler: fail now, no retries
   + RetryLater           raise it in a handler: retry after the delay you give
+  + RateLimited          a RateLimit deferred the job (it goes back to pending, no attempt)
   + StaleJob             the job changed under us (another worker, a cancel or the reaper won)
   + StoreError           the data directory cannot be written (full disk, read-only, permissions)
 """
@@ -89,3 +90,14 @@ class ScheduleNotFound(JobQueueError):
 
     def __reduce__(self) -> tuple[type[ScheduleNotFound], tuple[str]]:
         return (type(self), (self.name,))
+
+
+class RateLimited(JobQueueError):
+    """A RateLimit refused the start: the job is deferred to ``until``, never failed."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__("rate limited")
+        self.until = until  # seconds since the epoch
+
+    def __reduce__(self) -> tuple[type[RateLimited], tuple[float]]:
+        return (type(self), (self.until,))

@@ -83,6 +83,12 @@ def release(job: RunningJob) -> PendingJob:
     return PendingJob(metadata=job.metadata, params=job.params, attempts=job.attempts)
 
 
+def defer(job: RunningJob, until: datetime) -> PendingJob:
+    """Back to pending, due at ``until``, no attempt counted (a rate limit said not yet)."""
+    meta = replace(job.metadata, run_at=until)
+    return PendingJob(metadata=meta, params=job.params, attempts=job.attempts)
+
+
 def cancel_pending(job: PendingJob, reason: str | None, now: datetime) -> CancelledJob:
     return CancelledJob(
         metadata=job.metadata,

@@ -3,7 +3,9 @@ are top-level commands (``jobqueue worker``, ``jobqueue reap``, ``jobqueue docto
 
 import logging
 import sys
-from typing import Annotated
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
 
 import typer
 
@@ -48,6 +50,60 @@ PollOpt = Annotated[
 LogLevelOpt = Annotated[str, typer.Option("--log-level", help=", ".join(LOG_LEVELS))]
 
 
+SchedulerOpt = Annotated[
+    bool, typer.Option("--with-scheduler", help="Also run cron schedules in this worker.")
+]
+RetentionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--retention",
+        metavar="STATUS=AGE,...",
+        help="Delete ended jobs older than this, e.g. complete=1d,failed=30d (every minute).",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    """What `jobqueue worker` passes on: to the worker, or to each supervised child."""
+
+    concurrency: int
+    isolation: str
+    poll: float
+    burst: bool
+    log_level: str
+    with_scheduler: bool
+    retention: str | None
+
+    def worker_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "concurrency": self.concurrency, "isolation": self.isolation,
+            "poll_interval": self.poll, "with_scheduler": self.with_scheduler,
+        }  # fmt: skip
+        if self.retention:
+            kwargs["retention"] = parse_retention(self.retention)
+        return kwargs
+
+    def argv(self) -> list[str]:
+        flags = ["--concurrency", str(self.concurrency), "--isolation", self.isolation,
+                 "--poll-interval", str(self.poll), "--log-level", self.log_level]  # fmt: skip
+        flags += ["--burst"] if self.burst else []
+        flags += ["--with-scheduler"] if self.with_scheduler else []
+        flags += ["--retention", self.retention] if self.retention else []
+        return flags
+
+
+def parse_retention(text: str) -> dict[str, timedelta]:
+    """``complete=1d,failed=30d`` -> {"complete": 1 day, "failed": 30 days}."""
+    retention: dict[str, timedelta] = {}
+    for part in text.split(","):
+        status, sep, age = part.strip().partition("=")
+        if not sep or not status or not age:
+            raise InvalidJob(f"--retention takes STATUS=AGE pairs, e.g. complete=1d: {part!r}")
+        retention[status.strip()] = parse_duration(age.strip())
+    return retention
+
+
 @app.command()
 def worker(
     ctx: typer.Context,
@@ -60,19 +116,22 @@ def worker(
     burst: BurstOpt = False,
     poll_interval: PollOpt = "1s",
     log_level: LogLevelOpt = "info",
+    with_scheduler: SchedulerOpt = False,
+    retention: RetentionOpt = None,
 ) -> None:
     """Run a worker until SIGTERM/SIGINT (exit 0), or with --burst until no job is due."""
     with user_errors():
         _configure_logging(log_level)
-        poll = parse_duration(poll_interval).total_seconds()
         if isolation not in ("thread", "process"):
             raise InvalidJob(f"--isolation must be thread or process, not {isolation!r}")
+        poll = parse_duration(poll_interval).total_seconds()
+        options = WorkerOptions(
+            concurrency, isolation, poll, burst, log_level, with_scheduler, retention
+        )
+        kwargs = options.worker_kwargs()  # checks --retention before anything starts
         if processes > 1:
-            raise typer.Exit(
-                _supervise(ctx, spec, processes, concurrency, isolation, burst, poll, log_level)
-            )
-        options = {"concurrency": concurrency, "isolation": isolation, "poll_interval": poll}
-        found = load_worker(spec, queue_of(ctx), **options)
+            raise typer.Exit(_supervise(ctx, spec, processes, options))
+        found = load_worker(spec, queue_of(ctx), **kwargs)
     found.run(burst=burst)
 
 
@@ -84,16 +143,10 @@ def _configure_logging(level: str) -> None:
     )
 
 
-def _supervise(
-    ctx: typer.Context, spec: str, processes: int, concurrency: int, isolation: str,
-    burst: bool, poll: float, log_level: str,
-) -> int:  # fmt: skip
+def _supervise(ctx: typer.Context, spec: str, processes: int, options: WorkerOptions) -> int:
     queue = queue_of(ctx)
-    command = [
-        sys.executable, "-m", "jobqueue", "--data-dir", str(queue.data_dir), "worker", spec,
-        "--concurrency", str(concurrency), "--isolation", isolation,
-        "--poll-interval", str(poll), "--log-level", log_level, *(["--burst"] if burst else []),
-    ]  # fmt: skip
+    command = [sys.executable, "-m", "jobqueue", "--data-dir", str(queue.data_dir),
+               "worker", spec, *options.argv()]  # fmt: skip
     return Supervisor(command, processes, on_child_died=queue.reap).run()
 
 

@@ -41,10 +41,10 @@ log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-
 #: running/ last: a job leaving running/ is written to its new directory before its
 #: running copy is removed, and in that instant the new copy is the truth.
 _LOOKUP_ORDER: tuple[Status, ...] = ("pending", "complete", "failed", "cancelled", "running")
+
 
 class JobFiles:
     """The file primitives under a data directory (see the module docstring)."""

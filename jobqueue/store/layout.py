@@ -17,7 +17,7 @@ from ..job import STATUSES, Status
 LOCK_STRIPES = 64
 HIDDEN = (
     "tmp", "staging", "batches", "locks", "index", "unique", "cancel", "quarantine", "events",
-    "workers",
+    "workers", "shared",
 )  # fmt: skip
 
 
@@ -35,6 +35,7 @@ class Layout:
     quarantine: Path
     events: Path
     workers: Path
+    shared: Path
 
     @classmethod
     def under(cls, root: Path) -> Layout:

@@ -11,14 +11,16 @@ cancelled or reaped can never overwrite the newer state.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ..events import JobEvent
 from ..job import Job, PendingJob, RunningJob, Status, WorkerInfo
 from ..metrics import Sample
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,11 @@ class JobStore(Protocol):
 
     def worker_records(self) -> list[dict[str, Any]]:
         """Every readable worker record, live or not (judged by ``jobqueue.health``)."""
+        ...
+
+    def update_shared(self, name: str, fn: Callable[[bytes | None], tuple[bytes, T]]) -> T:
+        """Call ``fn`` with the named state's bytes (None at first), store the bytes it
+        returns and hand back its answer, atomically across processes (rate limits)."""
         ...
 
     def recover(self) -> None:

@@ -13,7 +13,7 @@ What a crash at each step leaves, and what is done about it:
   later state; the staged one is deleted.
 * running -> X (complete, failed, pending, cancelled): X is written before running/ is
   unlinked, so a job in running/ and elsewhere -> the other copy is the later state
-  (the store also refuses to move such a running copy: see FileStore._refuse_superseded).
+  (the store also refuses to move such a running copy: JobFiles._refuse_superseded).
 * a cancel request whose job is no longer running -> deleted (claim deletes one too,
   so a request never reaches a later attempt).
 * a job file in pending/ that the index never heard of -> found by the index's

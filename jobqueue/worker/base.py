@@ -1,9 +1,9 @@
 """JobWorker: claim a due job, run it, record how it ended; repeat.
 
 The loop (``run``) only claims and launches: each job runs in a slot thread of its own,
-its lease is kept fresh by the LeaseKeeper thread, and its outcome is recorded by
-``_record`` through the pure functions of ``transitions``. The worker never touches
-paths, so it runs unchanged on any JobStore.
+its lease is kept fresh by the LeaseKeeper thread (which also runs the worker's
+``Upkeep`` chores), and its outcome becomes the job's next state in ``ending``. The
+worker never touches paths, so it runs unchanged on any JobStore.
 """
 
 from __future__ import annotations
@@ -13,43 +13,26 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from random import Random
-from types import FrameType
 from typing import Any, ClassVar, Literal
 
-from .. import reaper, transitions
+from .. import transitions
 from ..clock import Clock
-from ..errors import (
-    InvalidJob,
-    JobQueueError,
-)
-from ..job import (
-    CancelledJob,
-    CompleteJob,
-    FailedJob,
-    Job,
-    PendingJob,
-    RunningJob,
-    WorkerInfo,
-)
+from ..errors import InvalidJob, JobQueueError
+from ..job import CancelledJob, CompleteJob, FailedJob, Job, PendingJob, RunningJob, WorkerInfo
 from ..process import hostname, start_ticks
 from ..queue import JobQueue
 from ..retry import RetryPolicy
+from . import signals
 from .context import JobContext
+from .ending import end_state, hook_call, verb
 from .lease import Lease, LeaseKeeper
-from .outcome import (
-    Cancelled,
-    Failed,
-    Outcome,
-    Released,
-    Succeeded,
-    outcome_of_error,
-    outcome_of_result,
-)
-from .registry import Registration
+from .middleware import Middleware, run_chain
+from .outcome import Cancelled, Outcome, outcome_of_error, outcome_of_result
 from .runner import AsyncRunner, call_job
+from .upkeep import Retention, Upkeep, check_retention
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +64,9 @@ class JobWorker:
         shutdown_timeout: float = 30.0,
         isolation: Isolation = "thread",
         default_timeout: float | None = None,
+        middleware: Sequence[Middleware] = (),
+        retention: Retention | None = None,
+        with_scheduler: bool = False,
         clock: Clock | None = None,
         rng: Random | None = None,
     ) -> None:
@@ -101,6 +87,9 @@ class JobWorker:
         self.shutdown_timeout = shutdown_timeout
         self.isolation: Isolation = isolation
         self.default_timeout = default_timeout
+        self.middleware = list(middleware)
+        self.retention = check_retention(retention)
+        self.with_scheduler = with_scheduler
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._stop_now = threading.Event()
@@ -108,7 +97,6 @@ class JobWorker:
         self._active: dict[str, Lease] = {}
         self._async = AsyncRunner()
         self._thread: threading.Thread | None = None
-        self._last_reap: datetime | None = None
         self.info: WorkerInfo | None = None
 
     # --- overridable ---------------------------------------------------------------------------
@@ -144,7 +132,7 @@ class JobWorker:
         self._run(burst, handle_signals)
 
     def _run(self, burst: bool, handle_signals: bool) -> None:
-        restore = self._install_signals() if handle_signals else None
+        restore = signals.install(self._on_signal) if handle_signals else None
         keeper = self._start()
         try:
             self._loop(burst)
@@ -179,6 +167,12 @@ class JobWorker:
         self.concurrency = n
         self._wake.set()
 
+    def _on_signal(self, signum: int) -> None:
+        first = not self._stopping.is_set()
+        what = "finishing running jobs" if first else "stopping now"
+        log.warning("%s: %s", signal.Signals(signum).name, what)
+        self.stop(now=not first)
+
     def _reset(self) -> None:
         self._stopping.clear()
         self._stop_now.clear()
@@ -192,15 +186,11 @@ class JobWorker:
         self._unsubscribe: Callable[[], None] | None = (
             subscribe(self._wake.set) if callable(subscribe) else None
         )
-        keeper = LeaseKeeper(
-            self.store,
-            self.clock,
-            heartbeat_interval=self.heartbeat_interval,
-            periodic=self._periodic,
-        )
+        keeper = LeaseKeeper(self.store, self.clock, heartbeat_interval=self.heartbeat_interval)
         self._keeper = keeper
-        self._registration = Registration(self, keeper).join()
-        self._reap_if_due(self.clock.now())
+        self._upkeep = Upkeep(self, keeper)
+        keeper.periodic = self._upkeep.tick
+        self._upkeep.start(self.clock.now())
         keeper.start()
         log.info("worker %s started (concurrency %d)", self.info.name, self.concurrency)
         return keeper
@@ -267,45 +257,27 @@ class JobWorker:
 
     def _due_soon(self) -> bool:
         """Burst mode: is a job due now that the last claim did not see (e.g. just retried)?"""
-        next_due = getattr(self.store, "next_due", None)
-        if not callable(next_due):
-            return False
-        at = next_due(self._types())
+        at = self._next_due()
         return at is not None and at <= self.clock.now()
+
+    def _next_due(self) -> datetime | None:
+        next_due = getattr(self.store, "next_due", None)
+        return next_due(self._types()) if callable(next_due) else None
 
     def _wait(self) -> None:
         timeout = self.poll_interval
-        next_due = getattr(self.store, "next_due", None)
-        if callable(next_due) and self._free_slots() > 0:
-            at = next_due(self._types())
-            if at is not None:
-                until = (at - self.clock.now()).total_seconds()
-                timeout = max(0.0, min(timeout, until))
+        at = self._next_due() if self._free_slots() > 0 else None
+        if at is not None:
+            timeout = max(0.0, min(timeout, (at - self.clock.now()).total_seconds()))
         self._wake.wait(timeout)
         self._wake.clear()
-
-    def _periodic(self, now: datetime) -> None:
-        self._reap_if_due(now)
-        self._registration.beat(now)
-
-    def _reap_if_due(self, now: datetime) -> None:
-        every = timedelta(seconds=max(1.0, min(self.stale_after / 3, 10.0)))
-        if self._last_reap is not None and now - self._last_reap < every:
-            return
-        self._last_reap = now
-        stale = timedelta(seconds=self.stale_after)
-        try:
-            for job in reaper.reap(self.store, now, stale):
-                log.warning("returned lost job %s to %s", job.metadata.id, job.status)
-        except (JobQueueError, OSError) as e:
-            log.error("reaping failed: %s", e)
 
     # --- one job -------------------------------------------------------------------------------
 
     def _launch(self, job: RunningJob) -> None:
         timeout = job.metadata.timeout or self.default_timeout
         deadline = job.started_at + timedelta(seconds=timeout) if timeout else None
-        lease = Lease(self.store, job, JobContext(job, deadline=deadline))
+        lease = Lease(self.store, job, JobContext(job, deadline=deadline, queue=self.queue))
         with self._slots:
             self._active[job.metadata.id] = lease
         self._keeper.track(lease)
@@ -336,22 +308,31 @@ class JobWorker:
                 from .isolation import run_in_child
 
                 return run_in_child(self, lease.job, ctx)
-            result = call_job(self.execute_job, (lease.job, ctx), ctx, self._async)
+            result = self.call(lease.job, ctx, self._async)
         except BaseException as exc:
             return outcome_of_error(exc, ctx)
         return outcome_of_result(result, ctx)
+
+    def call(self, job: RunningJob, ctx: JobContext, runner: AsyncRunner) -> Any:
+        """execute_job inside the middleware chain (an async job already awaited)."""
+        final = lambda: call_job(self.execute_job, (job, ctx), ctx, runner)  # noqa: E731
+        return run_chain(self.middleware, job, ctx, final)
 
     def _record(self, lease: Lease, outcome: Outcome, took: float) -> None:
         now = self.clock.now()
         if isinstance(outcome, Cancelled):
             self._hook("on_cleanup", lease.job, lease.ctx)
-        new = self._finish(lease, lambda job: self._end_state(job, outcome, now), now)
+        make = lambda job: end_state(job, outcome, now, self.retry_policy, self.rng)  # noqa: E731
+        new = self._finish(lease, make, now)
         job_id = lease.job.metadata.id
         if new is None:
             log.warning("job %s: dropped its outcome, the job changed under us", job_id)
             return
-        log.info("job %s (%s) %s after %.3fs", job_id, new.metadata.type, _verb(new), took)
-        self._fire(new, outcome)
+        log.info("job %s (%s) %s after %.3fs", job_id, new.metadata.type, verb(new), took)
+        hook = hook_call(new, outcome)
+        if hook is not None:
+            name, args = hook
+            self._hook(name, *args)
 
     def _finish(self, lease: Lease, make: Callable[[RunningJob], Job], now: datetime) -> Job | None:
         """``lease.finish``, retried after a store error: giving up would strand the job in
@@ -365,37 +346,6 @@ class JobWorker:
                 if self._stop_now.wait(pause):
                     return None  # exiting: the reaper returns the job once we are gone
 
-    def _end_state(self, job: RunningJob, outcome: Outcome, now: datetime) -> Job:
-        match outcome:
-            case Succeeded(result):
-                return transitions.complete(job, result, now)
-            case Failed(error=error):
-                return transitions.fail(job, error, now, self._retry_delay(job, outcome))
-            case Cancelled(reason):
-                return transitions.cancel_running(job, reason, now)
-            case Released():
-                return transitions.release(job)
-
-    def _retry_delay(self, job: RunningJob, failed: Failed) -> timedelta | None:
-        meta = job.metadata
-        if failed.permanent or meta.retry_count >= meta.max_retries:
-            return None
-        if failed.delay is not None:
-            return failed.delay
-        return self.retry_policy.delay(meta.retry_count, meta.max_retries, self.rng)
-
-    def _fire(self, new: Job, outcome: Outcome) -> None:
-        match new:
-            case CompleteJob():
-                self._hook("on_job_completed", new)
-            case FailedJob():
-                self._hook("on_job_failed", new)
-            case CancelledJob():
-                self._hook("on_job_cancelled", new)
-            case PendingJob() if isinstance(outcome, Failed):
-                error = outcome.exception or RuntimeError(outcome.error.message)
-                self._hook("on_job_retrying", new, error)
-
     def _hook(self, name: str, *args: Any) -> None:
         """Hooks are the user's code: an exception is logged, never fatal."""
         try:
@@ -404,26 +354,6 @@ class JobWorker:
             log.exception("hook %s raised", name)
 
     # --- shutdown ----------------------------------------------------------------------------
-
-    def _install_signals(self) -> Callable[[], None] | None:
-        if threading.current_thread() is not threading.main_thread():
-            return None
-        previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            first = not self._stopping.is_set()
-            log.warning("%s: %s", signal.Signals(signum).name,
-                        "finishing running jobs" if first else "stopping now")  # fmt: skip
-            self.stop(now=not first)
-
-        for s in previous:
-            signal.signal(s, on_signal)
-
-        def restore() -> None:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
-        return restore
 
     def _drain(self, keeper: LeaseKeeper) -> None:
         """Never leave a job in running/ owned by a process that exits cleanly."""
@@ -437,7 +367,7 @@ class JobWorker:
             if lease.finish(transitions.release, self.clock.now()) is not None:
                 log.warning("job %s handed back to pending", lease.job.metadata.id)
         keeper.stop()
-        self._registration.leave()  # after the keeper: no beat may write it back
+        self._upkeep.stop()  # after the keeper: no beat may write the registry back
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._async.close()
@@ -455,8 +385,3 @@ class JobWorker:
                 if left <= 0:
                     return
                 self._slots.wait(min(left, 0.1))
-
-
-def _verb(job: Job) -> str:
-    verbs = {"pending": "failed, will retry", "complete": "completed"}
-    return verbs.get(job.status, job.status)

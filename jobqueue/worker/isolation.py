@@ -24,7 +24,7 @@ from ..errors import JobCancelled
 from ..job import ErrorInfo, RunningJob
 from .context import JobContext
 from .outcome import Failed, Outcome, outcome_of_error, outcome_of_result
-from .runner import AsyncRunner, call_job
+from .runner import AsyncRunner
 
 if TYPE_CHECKING:
     from .base import JobWorker
@@ -84,12 +84,12 @@ def _died(exitcode: int | None, ctx: JobContext) -> Outcome:
 def _child_main(worker: JobWorker, job: RunningJob, deadline: Any, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides about shutdown
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    ctx = JobContext(job, deadline=deadline)
+    ctx = JobContext(job, deadline=deadline, queue=worker.queue)
     lock = threading.Lock()
     threading.Thread(target=_listen, args=(conn, ctx), daemon=True).start()
     threading.Thread(target=_relay_progress, args=(conn, ctx, lock), daemon=True).start()
     try:
-        result = call_job(worker.execute_job, (job, ctx), ctx, AsyncRunner())
+        result = worker.call(job, ctx, AsyncRunner())
         outcome = outcome_of_result(result, ctx)
     except BaseException as exc:
         outcome = outcome_of_error(exc, ctx)

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
 from .. import codec
-from ..errors import InvalidJob, JobCancelled, JobTimeout, PermanentError, RetryLater
+from ..errors import (
+    InvalidJob,
+    JobCancelled,
+    JobTimeout,
+    PermanentError,
+    RateLimited,
+    RetryLater,
+)
 from ..job import ErrorInfo, JSONValue
 from .context import JobContext
 
@@ -43,7 +50,14 @@ class Released:
     why: str
 
 
-Outcome = Succeeded | Failed | Cancelled | Released
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """Not started after all (a rate limit): back to pending at ``until``, no attempt."""
+
+    until: datetime
+
+
+Outcome = Succeeded | Failed | Cancelled | Released | Deferred
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -76,6 +90,8 @@ def outcome_of_error(exc: BaseException, ctx: JobContext) -> Outcome:
         return Cancelled(ctx.cancel_reason)
     if isinstance(exc, JobCancelled):
         return Cancelled(exc.reason)
+    if isinstance(exc, RateLimited):
+        return Deferred(datetime.fromtimestamp(exc.until, UTC))
     if isinstance(exc, PermanentError):
         return Failed(error_info(exc), exc, permanent=True)
     if isinstance(exc, RetryLater):

@@ -1,0 +1,64 @@
+"""From an attempt's outcome to the job's next state, and to the hook that tells of it.
+
+Pure apart from the retry policy's randomness, which is passed in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from random import Random
+from typing import Any
+
+from .. import transitions
+from ..job import CancelledJob, CompleteJob, FailedJob, Job, PendingJob, RunningJob
+from ..retry import RetryPolicy
+from .outcome import Cancelled, Deferred, Failed, Outcome, Released, Succeeded
+
+
+def end_state(
+    job: RunningJob, outcome: Outcome, now: datetime, policy: RetryPolicy, rng: Random
+) -> Job:
+    match outcome:
+        case Succeeded(result):
+            return transitions.complete(job, result, now)
+        case Failed(error=error):
+            return transitions.fail(job, error, now, retry_delay(job, outcome, policy, rng))
+        case Cancelled(reason):
+            return transitions.cancel_running(job, reason, now)
+        case Released():
+            return transitions.release(job)
+        case Deferred(until):
+            return transitions.defer(job, until)
+
+
+def retry_delay(
+    job: RunningJob, failed: Failed, policy: RetryPolicy, rng: Random
+) -> timedelta | None:
+    """None when the job must fail now: a permanent error, or no retry left."""
+    meta = job.metadata
+    if failed.permanent or meta.retry_count >= meta.max_retries:
+        return None
+    if failed.delay is not None:
+        return failed.delay
+    return policy.delay(meta.retry_count, meta.max_retries, rng)
+
+
+def hook_call(new: Job, outcome: Outcome) -> tuple[str, tuple[Any, ...]] | None:
+    """Which ``on_job_*`` hook tells of ``new``, with its arguments (None: no hook)."""
+    match new:
+        case CompleteJob():
+            return "on_job_completed", (new,)
+        case FailedJob():
+            return "on_job_failed", (new,)
+        case CancelledJob():
+            return "on_job_cancelled", (new,)
+        case PendingJob() if isinstance(outcome, Failed):
+            error = outcome.exception or RuntimeError(outcome.error.message)
+            return "on_job_retrying", (new, error)
+    return None
+
+
+def verb(job: Job) -> str:
+    """How the log line says it ended."""
+    verbs = {"pending": "went back to pending", "complete": "completed"}
+    return verbs.get(job.status, job.status)
