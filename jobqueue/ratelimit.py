@@ -8,6 +8,7 @@ failed: it goes back to pending, due when a slot frees (no attempt is counted).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,34 +35,39 @@ class RateLimit:
     key: str | Callable[[RunningJob], str] = "type"
 
     def __post_init__(self) -> None:
-        limits = (self.max_per_second, self.max_per_minute)
-        if all(limit is None for limit in limits):
+        limits = [x for x in (self.max_per_second, self.max_per_minute) if x is not None]
+        if not limits:
             raise InvalidJob("RateLimit needs max_per_second or max_per_minute")
-        if any(limit is not None and limit <= 0 for limit in limits):
-            raise InvalidJob("rate limits must be positive")
+        for limit in limits:
+            _check_limit(limit)
+        # Checked here, not at the first job: a typo must not fail every job it meets.
+        if not callable(self.key) and self.key not in ("type", "global"):
+            raise InvalidJob(
+                f"RateLimit key must be 'type', 'global' or a function, not {self.key!r}"
+            )
 
     def key_of(self, job: RunningJob) -> str:
         if callable(self.key):
             return f"custom:{self.key(job)}"
-        if self.key == "type":
-            return f"type:{job.metadata.type}"
-        if self.key == "global":
-            return "global"
-        raise InvalidJob(f"RateLimit key must be 'type', 'global' or a function, not {self.key!r}")
+        return "global" if self.key == "global" else f"type:{job.metadata.type}"
 
     def __call__(self, job: RunningJob, ctx: JobContext, call_next: Callable[[], Any]) -> Any:
-        now = ctx.now()
-        until = ctx.shared_state(f"ratelimit:{self.key_of(job)}", lambda raw: self._admit(raw, now))
+        # The time is read under the lock, so the log is in admission order across processes.
+        until = ctx.shared_state(
+            f"ratelimit:{self.key_of(job)}", lambda raw: self._admit(raw, ctx.now())
+        )
         if until is not None:
             raise RateLimited(until)
         return call_next()
 
     def windows(self) -> list[tuple[float, int]]:
-        """(window in seconds, starts allowed in it); 0.5/s becomes one start per 2 s."""
+        """(window in seconds, starts allowed in it). A rate that is not a whole number
+        spaces its starts evenly: 0.5/s is one start per 2 s, 1.5/s one per 2/3 s."""
         found = []
         for per, limit in ((1.0, self.max_per_second), (_MINUTE, self.max_per_minute)):
             if limit is not None:
-                found.append((per, int(limit)) if limit >= 1 else (per / limit, 1))
+                whole = float(limit).is_integer()
+                found.append((per, int(limit)) if whole else (per / limit, 1))
         return found
 
     def _admit(self, raw: bytes | None, now: float) -> tuple[bytes, float | None]:
@@ -72,6 +78,14 @@ class RateLimit:
         if until is None:
             history.append(now)
         return orjson.dumps(history), until
+
+
+def _check_limit(limit: object) -> None:
+    """Starts per second or minute: a finite positive number (not a bool or a string)."""
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0:
+        raise InvalidJob(f"rate limits must be positive numbers, not {limit!r}")
+    if not math.isfinite(limit):
+        raise InvalidJob(f"rate limits must be finite, not {limit!r}")
 
 
 def next_slot(history: list[float], now: float, windows: list[tuple[float, int]]) -> float | None:

@@ -23,6 +23,8 @@ def test_python_examples_run(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "complete {'width': 640}" in done.stdout
+    assert "{'url': 'https://example.com/a.png', 'attempt': 1}" in done.stdout  # middleware
+    assert "invalid params for thumbnail: url is required" in done.stdout
     assert (tmp_path / "data" / "jobs" / "complete").is_dir()
 
 

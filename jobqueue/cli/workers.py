@@ -11,10 +11,12 @@ import typer
 
 from ..durations import parse_duration
 from ..errors import InvalidJob
+from ..job import Status
 from ..store import FileStore
 from ..store import doctor as store_doctor
 from ..worker.loader import load_worker
 from ..worker.supervisor import Supervisor
+from ..worker.upkeep import check_retention
 from . import _render as render
 from ._options import StaleAfterOpt, queue_of, user_errors
 
@@ -93,15 +95,16 @@ class WorkerOptions:
         return flags
 
 
-def parse_retention(text: str) -> dict[str, timedelta]:
-    """``complete=1d,failed=30d`` -> {"complete": 1 day, "failed": 30 days}."""
+def parse_retention(text: str) -> dict[Status, timedelta]:
+    """``complete=1d,failed=30d`` -> {"complete": 1 day, "failed": 30 days}. Checked here,
+    before a supervisor starts children that would each fail on it (and be restarted)."""
     retention: dict[str, timedelta] = {}
     for part in text.split(","):
         status, sep, age = part.strip().partition("=")
         if not sep or not status or not age:
             raise InvalidJob(f"--retention takes STATUS=AGE pairs, e.g. complete=1d: {part!r}")
         retention[status.strip()] = parse_duration(age.strip())
-    return retention
+    return check_retention(retention)
 
 
 @app.command()

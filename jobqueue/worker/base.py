@@ -30,7 +30,7 @@ from .context import JobContext
 from .ending import end_state, hook_call, verb
 from .lease import Lease, LeaseKeeper
 from .middleware import Middleware, run_chain
-from .outcome import Cancelled, Outcome, outcome_of_error, outcome_of_result
+from .outcome import Cancelled, Deferred, Outcome, outcome_of_error, outcome_of_result
 from .runner import AsyncRunner, call_job
 from .upkeep import Retention, Upkeep, check_retention
 
@@ -97,6 +97,8 @@ class JobWorker:
         self._active: dict[str, Lease] = {}
         self._async = AsyncRunner()
         self._thread: threading.Thread | None = None
+        #: The latest start a rate limit put off: burst mode waits for it (the job was due).
+        self._held_until: datetime | None = None
         self.info: WorkerInfo | None = None
 
     # --- overridable ---------------------------------------------------------------------------
@@ -176,6 +178,7 @@ class JobWorker:
     def _reset(self) -> None:
         self._stopping.clear()
         self._stop_now.clear()
+        self._held_until = None
 
     def _start(self) -> LeaseKeeper:
         pid = os.getpid()  # read at run time: a supervisor's fork changes it
@@ -256,9 +259,15 @@ class JobWorker:
             self._stopping.wait(self.poll_interval)
 
     def _due_soon(self) -> bool:
-        """Burst mode: is a job due now that the last claim did not see (e.g. just retried)?"""
-        at = self._next_due()
-        return at is not None and at <= self.clock.now()
+        """Burst mode: is a job due now that the last claim did not see (e.g. just retried),
+        or one a rate limit put off (it was due, so burst waits for its slot)?"""
+        at, held = self._next_due(), self._held_until
+        return at is not None and (at <= self.clock.now() or (held is not None and at <= held))
+
+    def _hold(self, until: datetime) -> None:
+        with self._slots:
+            if self._held_until is None or until > self._held_until:
+                self._held_until = until
 
     def _next_due(self) -> datetime | None:
         next_due = getattr(self.store, "next_due", None)
@@ -277,7 +286,8 @@ class JobWorker:
     def _launch(self, job: RunningJob) -> None:
         timeout = job.metadata.timeout or self.default_timeout
         deadline = job.started_at + timedelta(seconds=timeout) if timeout else None
-        lease = Lease(self.store, job, JobContext(job, deadline=deadline, queue=self.queue))
+        ctx = JobContext(job, deadline=deadline, queue=self.queue, clock=self.clock)
+        lease = Lease(self.store, job, ctx)
         with self._slots:
             self._active[job.metadata.id] = lease
         self._keeper.track(lease)
@@ -322,6 +332,8 @@ class JobWorker:
         now = self.clock.now()
         if isinstance(outcome, Cancelled):
             self._hook("on_cleanup", lease.job, lease.ctx)
+        elif isinstance(outcome, Deferred):
+            self._hold(outcome.until)
         make = lambda job: end_state(job, outcome, now, self.retry_policy, self.rng)  # noqa: E731
         new = self._finish(lease, make, now)
         job_id = lease.job.metadata.id

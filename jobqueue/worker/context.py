@@ -12,6 +12,7 @@ from ..errors import InvalidJob, JobCancelled
 from ..job import Metadata, Params, Progress, RunningJob
 
 if TYPE_CHECKING:
+    from ..clock import Clock
     from ..queue import JobQueue
 
 T = TypeVar("T")
@@ -26,12 +27,19 @@ class JobContext:
     handler writes, and cancels from its own thread."""
 
     def __init__(
-        self, job: RunningJob, *, deadline: datetime | None = None, queue: JobQueue | None = None
+        self,
+        job: RunningJob,
+        *,
+        deadline: datetime | None = None,
+        queue: JobQueue | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.job = job
         self.deadline = deadline
         #: The worker's queue: enqueue follow-up jobs from a handler with ``ctx.queue``.
         self.queue = queue
+        #: The worker's clock (it may differ from the queue's); see ``now``.
+        self.clock = clock
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
         self._cancel_reason: str | None = None
@@ -84,7 +92,7 @@ class JobContext:
 
     def now(self) -> float:
         """The worker clock's time, in seconds since the epoch (for middleware)."""
-        return self._queue().clock.now().timestamp()
+        return (self.clock or self._queue().clock).now().timestamp()
 
     def shared_state(self, name: str, fn: Callable[[bytes | None], tuple[bytes, T]]) -> T:
         """Atomic read-modify-write of state shared by every worker process (middleware)."""

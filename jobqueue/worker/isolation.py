@@ -84,7 +84,7 @@ def _died(exitcode: int | None, ctx: JobContext) -> Outcome:
 def _child_main(worker: JobWorker, job: RunningJob, deadline: Any, conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides about shutdown
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    ctx = JobContext(job, deadline=deadline, queue=worker.queue)
+    ctx = JobContext(job, deadline=deadline, queue=worker.queue, clock=worker.clock)
     lock = threading.Lock()
     threading.Thread(target=_listen, args=(conn, ctx), daemon=True).start()
     threading.Thread(target=_relay_progress, args=(conn, ctx, lock), daemon=True).start()

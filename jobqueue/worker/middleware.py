@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from ..errors import InvalidJob, PermanentError
@@ -50,15 +50,19 @@ def log_jobs(job: RunningJob, ctx: JobContext, call_next: Callable[[], Any]) -> 
 
 
 def validate_params(
-    rule: Callable[[Any], object] | Mapping[str, Any], *, types: Sequence[str] | None = None
+    rule: Callable[[Any], object] | Mapping[str, Any],
+    *,
+    types: Collection[str] | str | None = None,
 ) -> Middleware:
     """Fail a job at once (PermanentError: bad params never get better on retry) when its
     params break ``rule``: a callable that raises or returns False, or a JSON Schema
     (needs the ``jsonschema`` package). ``types`` limits the check to those job types."""
     check = _schema_check(rule) if isinstance(rule, Mapping) else rule
+    # A lone name is one type: `"size" in "resize"` is true, and must not match.
+    only = None if types is None else frozenset([types] if isinstance(types, str) else types)
 
     def middleware(job: RunningJob, ctx: JobContext, call_next: Callable[[], Any]) -> Any:
-        if types is None or job.metadata.type in types:
+        if only is None or job.metadata.type in only:
             _apply(check, job)
         return call_next()
 
@@ -79,6 +83,10 @@ def _schema_check(schema: Mapping[str, Any]) -> Callable[[Any], object]:
         import jsonschema
     except ImportError:
         raise InvalidJob("a JSON Schema params check needs: pip install jsonschema") from None
+    try:
+        jsonschema.Draft202012Validator.check_schema(dict(schema))
+    except jsonschema.exceptions.SchemaError as e:
+        raise InvalidJob(f"invalid JSON Schema for params: {e.message}") from None
     validator = jsonschema.Draft202012Validator(dict(schema))
 
     def check(params: Any) -> None:

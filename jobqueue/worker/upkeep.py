@@ -43,14 +43,16 @@ class Upkeep:
         self._scheduler: Scheduler | None = None
 
     def start(self, now: datetime) -> None:
-        """On start: join the registry, reap and apply retention at once."""
+        """On start: join the registry, reap, apply retention and fire due schedules at
+        once, before the first claim (so a burst run also runs what its schedules owed)."""
         self.registration.join()
         self.tick(now)
         if self.worker.with_scheduler:
             from ..schedules.scheduler import Scheduler
 
-            self._scheduler = Scheduler(self.worker.queue, clock=self.worker.clock)
-            self._scheduler.start()
+            scheduler = Scheduler(self.worker.queue, clock=self.worker.clock)
+            _guarded("schedules", lambda: scheduler.tick(now))
+            self._scheduler = scheduler.start()
 
     def tick(self, now: datetime) -> None:
         stale = timedelta(seconds=self.worker.stale_after)
@@ -71,10 +73,7 @@ class Upkeep:
         if last is not None and now - last < every:
             return
         self._last[chore] = now
-        try:
-            run()
-        except (JobQueueError, OSError) as e:
-            log.error("%s failed: %s", chore, e)
+        _guarded(chore, run)
 
     def _reap(self, now: datetime, stale: timedelta) -> None:
         for job in reaper.reap(self.worker.store, now, stale):
@@ -85,3 +84,11 @@ class Upkeep:
             removed = self.worker.queue.cleanup(older_than=age, statuses=[status])
             if removed:
                 log.info("retention: removed %d %s jobs older than %s", removed, status, age)
+
+
+def _guarded(chore: str, run: Callable[[], object]) -> None:
+    """A chore that fails (a bad disk moment) is logged; the worker carries on."""
+    try:
+        run()
+    except (JobQueueError, OSError) as e:
+        log.error("%s failed: %s", chore, e)
