@@ -286,3 +286,12 @@ def test_a_stop_during_the_restart_backoff_reaches_the_restarted_child(tmp_path:
     stopper.join(5)
     assert len(deaths) == 2
     assert time.monotonic() - began < 10, "the supervisor waited for an unsignalled child"
+
+
+def test_a_supervisor_whose_children_cannot_import_the_worker_exits_2(tmp_path: Path) -> None:
+    """Bad input is not a crash: restarting the children could never help."""
+    command = [sys.executable, "-m", "jobqueue", "--data-dir", str(tmp_path / "data"),
+               "worker", "no_such_module:Worker", "--processes", "2"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 2
+    assert "no_such_module" in done.stderr

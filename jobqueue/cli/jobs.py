@@ -51,17 +51,18 @@ def _require(queue: JobQueue, job_id: str) -> Job:
 # --- enqueue -----------------------------------------------------------------------------
 
 
-def _read_params_file(path: Path) -> str:
-    """The text of ``--params-file`` (``-`` is stdin)."""
-    if str(path) == "-":
+def _read_params_file(path: str) -> str:
+    """The text of ``--params-file`` (``-`` is stdin). A plain ``str`` option, not a
+    ``Path``: click validates paths itself and would answer a NUL byte with a usage box."""
+    if path == "-":
         return sys.stdin.read()
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InvalidJob(f"cannot read params file {str(path)!r}: {e}") from None
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeError, ValueError) as e:
+        raise InvalidJob(f"cannot read params file {path!r}: {e}") from None
 
 
-def _params(params_json: str | None, params_file: Path | None) -> Any:
+def _params(params_json: str | None, params_file: str | None) -> Any:
     """Params from the argument or the file: a JSON object or array, default ``{}``."""
     if params_json is not None and params_file is not None:
         raise InvalidJob("give PARAMS_JSON or --params-file, not both")
@@ -103,7 +104,7 @@ def enqueue(
         typer.Argument(metavar="PARAMS_JSON", help="A JSON object or array (default {})."),
     ] = None,
     params_file: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--params-file", metavar="FILE", help="Read the params JSON from FILE (- is stdin)."
         ),

@@ -8,6 +8,10 @@ which then drain as they would alone; the supervisor exits 0 once they have.
 Children run in their own process group: a terminal's Ctrl-C then reaches only the
 supervisor, which forwards it once (a second SIGINT would mean "stop now"). A hangup
 (the terminal closed) is forwarded as SIGTERM, so children do not outlive us.
+
+A child that exits 2 was given bad input (an unimportable MODULE:ATTR, a bad option):
+restarting it cannot help, so it is not replaced, and the supervisor exits 2 once no
+child is left.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from types import FrameType
 log = logging.getLogger(__name__)
 
 _RESTART_BACKOFF = 1.0
+BAD_INPUT = 2  # the CLI's exit code for bad input
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
@@ -41,7 +46,7 @@ class Supervisor:
         self._told: set[int] = set()
 
     def run(self) -> int:
-        previous = {s: signal.signal(s, self._forward) for s in _FORWARDED}
+        previous = {s: signal.signal(s, self._on_signal) for s in _FORWARDED}
         try:
             self.children = [self._spawn() for _ in range(self.processes)]
             while not self._stopping.wait(0.2):
@@ -55,7 +60,8 @@ class Supervisor:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-        return 0
+        bad_input = all(child.returncode == BAD_INPUT for child in self.children)
+        return BAD_INPUT if bad_input and not self._stopping.is_set() else 0
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         child = subprocess.Popen(self.command, process_group=0)  # see the module docstring
@@ -69,7 +75,7 @@ class Supervisor:
         """A child that exits 0 is done (``--burst``); any other exit is a death."""
         for i, child in enumerate(self.children):
             code = child.poll()
-            if code is None or code == 0 or self._stopping.is_set():
+            if code in (None, 0, BAD_INPUT) or self._stopping.is_set():
                 continue
             log.error("worker process %d exited with %s: restarting it", child.pid, code)
             self._child_died()
@@ -88,7 +94,11 @@ class Supervisor:
         except Exception:
             log.exception("on_child_died failed; restarting the worker process anyway")
 
-    def _forward(self, signum: int, frame: FrameType | None) -> None:
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """Do the work in a thread: see ``signals`` (no locks inside a signal handler)."""
+        threading.Thread(target=self._forward, args=(signum,), name="jobqueue-signal").start()
+
+    def _forward(self, signum: int) -> None:
         self._signal = signal.SIGTERM if signum == signal.SIGHUP else signum
         self._told.clear()  # a second signal reaches every child again ("stop now")
         self._stopping.set()
