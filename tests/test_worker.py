@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 from conftest import FakeClock, SeqIds
+from monitoring import wait_for
+from worker_runs import burst, running
 
 from jobqueue import (
     CancelledJob,
@@ -60,43 +62,6 @@ NO_RETRY_WAIT = RetryPolicy(base=60.0, jitter=0.0)  # a retried job stays deferr
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def burst(worker: JobWorker, timeout: float = 10.0) -> float:
-    """Run ``worker.run(burst=True)`` in a thread, bounded; returns the seconds it took."""
-    thread = threading.Thread(
-        target=worker.run, kwargs={"burst": True, "handle_signals": False}, daemon=True
-    )
-    began = time.monotonic()
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        worker.stop(now=True)
-        thread.join(5)
-        pytest.fail(f"a burst run did not return within {timeout}s")
-    return time.monotonic() - began
-
-
-@contextmanager
-def running(worker: JobWorker) -> Iterator[JobWorker]:
-    """``worker.start()`` for the block; always stopped (at once) afterwards."""
-    worker.start()
-    try:
-        yield worker
-    finally:
-        worker.stop(now=True, timeout=10)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "it") -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)
 
 
 def status_of(queue: JobQueue, job_id: str) -> str | None:
