@@ -140,13 +140,15 @@ def read_file(path: Path) -> bytes:
         os.close(fd)
 
 
-def append(path: Path, data: bytes) -> None:
+def append(path: Path, data: bytes) -> int:
     """Append ``data`` with one write (O_APPEND: concurrent lines never interleave);
-    O_NOFOLLOW so a symlink planted in the tree cannot make us write outside it."""
+    O_NOFOLLOW so a symlink planted in the tree cannot make us write outside it.
+    Returns the inode written to (a caller can tell if the file was replaced meanwhile)."""
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(path, flags, FILE_MODE)
     try:
         os.write(fd, data)
+        return os.fstat(fd).st_ino
     finally:
         os.close(fd)
 

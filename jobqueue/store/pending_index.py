@@ -114,8 +114,11 @@ class PendingIndex:
         data = b"".join(e.line() for e in entries)
         if not data:
             return
-        with self._file_lock():
-            _fs.append(self._log, data)
+        # No lock (it cost a third of an enqueue): if a compaction replaced the log between
+        # our open and now, our lines may be in the old file only, so write them again.
+        # A line read twice is harmless: the index keeps the last entry per id.
+        while _fs.append(self._log, data) != _inode(self._log):
+            pass
 
     # --- readers ----------------------------------------------------------------------
 
@@ -225,11 +228,32 @@ class PendingIndex:
 
     def _compact(self, now_us: int) -> None:
         """Rewrite the log from the live entries, so it stops growing with history."""
-        with self._file_lock():
-            self._read_new_lines(now_us)  # nobody appends while we hold the lock
-            self.reconcile(now_us)
-            tmp = self._log.with_name(f"pending.log.{os.getpid()}.tmp")
-            data = b"".join(e.line() for e in sorted(self._live.values()))
-            _fs.replace_atomic(self._log, data, tmp, durable=False)
+        with self._file_lock():  # one compactor at a time; appenders take no lock
+            old = os.open(self._log, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                self._read_new_lines(now_us)
+                read_up_to = self._offset
+                self.reconcile(now_us)
+                tmp = self._log.with_name(f"pending.log.{os.getpid()}.tmp")
+                data = b"".join(e.line() for e in sorted(self._live.values()))
+                _fs.replace_atomic(self._log, data, tmp, durable=False)
+                # Lines appended to the old file meanwhile: their writers saw the old
+                # inode (else they write again), so carry them over ourselves.
+                late = os.pread(old, os.fstat(old).st_size - read_up_to, read_up_to)
+            finally:
+                os.close(old)
             st = os.stat(self._log)
             self._inode, self._offset, self._lines_read = st.st_ino, st.st_size, len(self._live)
+            self._carry_over(late[: late.rfind(b"\n") + 1], now_us)
+
+    def _carry_over(self, lines: bytes, now_us: int) -> None:
+        if lines:
+            _fs.append(self._log, lines)
+            self._read_new_lines(now_us)
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
