@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import mmap
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from ..events import EVENT_NAMES, EventName, JobEvent
 from ..job import Job
 from ..metrics import Sample, last_attempt_seconds
 from . import _fs
+from .watch import watch
 
 log = logging.getLogger(__name__)
 
@@ -221,3 +223,23 @@ class Tail:
         if self.since is not None:
             events = [e for e in events if e.at >= self.since]
         return events
+
+
+def follow(tail: Tail, directory: Path, idle_timeout: float | None) -> Iterator[JobEvent]:
+    """Yield what ``tail`` finds, woken by file events in ``directory`` (polling every
+    0.25 s as the fallback); ends after ``idle_timeout`` seconds without an event."""
+    wake = threading.Event()
+    unsubscribe = watch([directory], wake.set)
+    try:
+        idle_since = time.monotonic()
+        while True:
+            events = tail.poll()
+            yield from events
+            if events:
+                idle_since = time.monotonic()
+            elif idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
+                return
+            wake.wait(0.25)
+            wake.clear()
+    finally:
+        unsubscribe()

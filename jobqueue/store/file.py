@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -48,7 +47,7 @@ from ..events import JobEvent
 from ..job import ENDED, STATUSES, Job, PendingJob, RunningJob, Status, WorkerInfo
 from ..metrics import Sample
 from . import _fs, batches, recovery
-from .event_log import Tail
+from .event_log import Tail, follow
 from .job_files import EPOCH, JobFiles
 from .pending_index import Entry, PendingIndex
 from .shared import SharedState
@@ -300,24 +299,7 @@ class FileStore(JobFiles):
 
         The tail starts here, not at the first ``next()``: an event recorded between the
         call and the first iteration is not lost."""
-        return self._follow(Tail(self.event_log, since), idle_timeout)
-
-    def _follow(self, tail: Tail, idle_timeout: float | None) -> Iterator[JobEvent]:
-        wake = threading.Event()
-        unsubscribe = watch([self.paths.events], wake.set)
-        try:
-            idle_since = time.monotonic()
-            while True:
-                events = tail.poll()
-                yield from events
-                if events:
-                    idle_since = time.monotonic()
-                elif idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
-                    return
-                wake.wait(0.25)
-                wake.clear()
-        finally:
-            unsubscribe()
+        return follow(Tail(self.event_log, since), self.paths.events, idle_timeout)
 
     def events_between(self, since: datetime, until: datetime | None = None) -> Iterator[JobEvent]:
         """Recorded events in ``[since, until)`` (metrics)."""
