@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from pathlib import Path
 
 from filelock import FileLock
 
 from ..errors import InvalidJob
 from ..ids import check_schedule_name
-from ..process import owner_token, token_alive
+from ..process import owner_token
 from ..store import _fs
+from ..store.layout import tmp_path
+from ..store.recovery import is_orphaned_tmp
 from . import codec
 from .model import Schedule
 
@@ -47,8 +48,7 @@ class ScheduleStore:
         return self.root / f"{check_schedule_name(name)}.json"
 
     def lock(self, name: str) -> FileLock:
-        path = self.locks / f"{check_schedule_name(name)}.lock"
-        return FileLock(path, mode=_fs.FILE_MODE, preserve_lock_file=True)
+        return _fs.file_lock(self.locks / f"{check_schedule_name(name)}.lock")
 
     def get(self, name: str) -> Schedule | None:
         """The schedule, or None; InvalidJob if its file is corrupt."""
@@ -84,7 +84,7 @@ class ScheduleStore:
     def put(self, schedule: Schedule) -> None:
         """Write the schedule's file atomically (call under its lock)."""
         dst = self.path(schedule.name)
-        tmp = self.tmp / f"{schedule.name}.{self._owner}.{secrets.token_hex(4)}.tmp"
+        tmp = tmp_path(self.tmp, dst.name, self._owner)
         _fs.replace_atomic(dst, codec.encode(schedule), tmp, durable=self.durable)
 
     def delete(self, name: str) -> bool:
@@ -101,6 +101,5 @@ class ScheduleStore:
     def _remove_dead_temp_files(self) -> None:
         """A writer that crashed between write and rename left its temp file behind."""
         for entry in os.scandir(self.tmp):
-            parts = entry.name.rsplit(".", 3)
-            if len(parts) == 4 and not token_alive(parts[1]):
+            if is_orphaned_tmp(entry):
                 _fs.unlink_quietly(Path(entry.path))

@@ -18,6 +18,8 @@ import stat
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from filelock import FileLock
+
 from ..errors import StoreError
 
 FILE_MODE = 0o600
@@ -54,6 +56,12 @@ def as_store_error(doing: str) -> Iterator[None]:
         yield
     except OSError as e:
         raise store_error(e, doing) from None
+
+
+def file_lock(path: Path) -> FileLock:
+    """An inter-process lock on ``path``: private, and its file never deleted (deleting a
+    lock file lets two processes lock two different inodes)."""
+    return FileLock(path, mode=FILE_MODE, preserve_lock_file=True)
 
 
 def fsync_dir(path: Path) -> None:

@@ -135,8 +135,7 @@ class FileStore(JobFiles):
 
     def counts(self, now: datetime) -> Mapping[str, int]:
         now_us = to_us(now)
-        self._index.refresh(now_us)
-        self._index.reconcile(now_us)
+        self._index.refresh(now_us, exact=True)
         pending, delayed = self._index.counts(now_us)
         counts = {"pending": pending, "delayed": delayed}
         for status in STATUSES[1:]:

@@ -75,7 +75,7 @@ class JobFiles:
 
     def job_lock(self, job_id: str) -> FileLock:
         path = self.paths.lock_file("job", job_id)
-        return FileLock(path, mode=_fs.FILE_MODE, preserve_lock_file=True)
+        return _fs.file_lock(path)
 
     def _load(self, path: Path, status: Status) -> Job | None:
         """Read one job file: None if it is gone; quarantine and InvalidJob if it is corrupt,

@@ -54,8 +54,7 @@ class Layout:
         return [self.root, self.jobs, *(self.status_dir(s) for s in STATUSES), *hidden]
 
     def tmp_file(self, name: str, owner: str) -> Path:
-        """``<name>.<owner>.<random>.tmp``: ``<name>`` may hold dots, so parse from the right."""
-        return self.tmp / f"{name}.{owner}.{secrets.token_hex(4)}.tmp"
+        return tmp_path(self.tmp, name, owner)
 
     def staged_file(self, job_id: str, owner: str) -> Path:
         """``<id>~<owner>~<random>.json`` (ids never hold ``~``)."""
@@ -69,6 +68,11 @@ class Layout:
         """Locks are striped (a bounded number of files, never deleted)."""
         stripe = zlib.crc32(name.encode()) % LOCK_STRIPES
         return self.locks / f"{family}-{stripe:02d}.lock"
+
+
+def tmp_path(directory: Path, name: str, owner: str) -> Path:
+    """``<name>.<owner>.<random>.tmp``: ``<name>`` may hold dots, so parse from the right."""
+    return directory / f"{name}.{owner}.{secrets.token_hex(4)}.tmp"
 
 
 def tmp_owner(name: str) -> str | None:

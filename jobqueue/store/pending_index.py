@@ -114,7 +114,7 @@ class PendingIndex:
         self._reconciled = False
 
     def _file_lock(self) -> FileLock:
-        return FileLock(self._lock_path, mode=_fs.FILE_MODE, preserve_lock_file=True)
+        return _fs.file_lock(self._lock_path)
 
     # --- writers ----------------------------------------------------------------------
 
@@ -131,11 +131,12 @@ class PendingIndex:
 
     # --- readers ----------------------------------------------------------------------
 
-    def refresh(self, now_us: int) -> None:
-        """Take in the lines appended since the last look (and reconcile on first use)."""
+    def refresh(self, now_us: int, *, exact: bool = False) -> None:
+        """Take in the lines appended since the last look, and reconcile with a listing of
+        pending/ on first use, or when ``exact`` counts are wanted."""
         with self._mutex:
             self._read_new_lines(now_us)
-            if not self._reconciled:
+            if exact or not self._reconciled:
                 self.reconcile(now_us)
             if self._lines_read > max(_COMPACT_MIN_LINES, 4 * len(self._live)):
                 self._compact(now_us)

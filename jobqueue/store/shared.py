@@ -8,8 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from filelock import FileLock
-
 from . import _fs
 from .layout import Layout
 
@@ -25,8 +23,7 @@ class SharedState:
         """Call ``fn`` with the current bytes (None at first) and store what it returns,
         atomically with respect to every other process."""
         path = self.layout.shared / hashlib.sha256(name.encode()).hexdigest()[:40]
-        lock = FileLock(self.layout.lock_file("shared", name), mode=_fs.FILE_MODE,
-                        preserve_lock_file=True)  # fmt: skip
+        lock = _fs.file_lock(self.layout.lock_file("shared", name))
         with lock:
             try:
                 current: bytes | None = path.read_bytes()

@@ -35,13 +35,13 @@ class UniqueKeys:
         self._write = write
 
     def lock(self, key: str) -> FileLock:
-        return _lock(self.layout.lock_file("key", key))
+        return _fs.file_lock(self.layout.lock_file("key", key))
 
     def lock_all(self, keys: Collection[str]) -> ExitStack:
         """Hold the stripes of ``keys`` (in a fixed order, so two batches never deadlock)."""
         stack = ExitStack()
         for path in sorted({self.layout.lock_file("key", k) for k in keys}):
-            stack.enter_context(_lock(path))
+            stack.enter_context(_fs.file_lock(path))
         return stack
 
     def _path(self, key: str) -> Path:
@@ -74,7 +74,3 @@ class UniqueKeys:
         held = self.ids(key)
         if job_id not in held:
             self.hold(key, *held, job_id)
-
-
-def _lock(path: Path) -> FileLock:
-    return FileLock(path, mode=_fs.FILE_MODE, preserve_lock_file=True)
