@@ -14,8 +14,6 @@ import logging
 import os
 from pathlib import Path
 
-from filelock import FileLock
-
 from ..errors import InvalidJob
 from ..ids import check_schedule_name
 from ..process import owner_token
@@ -47,7 +45,7 @@ class ScheduleStore:
     def path(self, name: str) -> Path:
         return self.root / f"{check_schedule_name(name)}.json"
 
-    def lock(self, name: str) -> FileLock:
+    def lock(self, name: str) -> _fs.FileLock:
         return _fs.file_lock(self.locks / f"{check_schedule_name(name)}.lock")
 
     def get(self, name: str) -> Schedule | None:

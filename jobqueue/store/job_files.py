@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from filelock import FileLock
 
 from .. import codec
 from ..errors import InvalidJob, StaleJob
@@ -73,7 +72,7 @@ class JobFiles:
         if self.faults is not None:
             self.faults(name)
 
-    def job_lock(self, job_id: str) -> FileLock:
+    def job_lock(self, job_id: str) -> _fs.FileLock:
         path = self.paths.lock_file("job", job_id)
         return _fs.file_lock(path)
 

@@ -28,8 +28,6 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from filelock import FileLock
-
 from . import _fs
 
 _COMPACT_MIN_LINES = 50_000
@@ -113,7 +111,7 @@ class PendingIndex:
         self._lines_read = 0
         self._reconciled = False
 
-    def _file_lock(self) -> FileLock:
+    def _file_lock(self) -> _fs.FileLock:
         return _fs.file_lock(self._lock_path)
 
     # --- writers ----------------------------------------------------------------------

@@ -14,8 +14,6 @@ from collections.abc import Callable, Collection
 from contextlib import ExitStack
 from pathlib import Path
 
-from filelock import FileLock
-
 from ..errors import InvalidJob
 from ..job import Job, PendingJob, RunningJob
 from . import _fs
@@ -34,7 +32,7 @@ class UniqueKeys:
         self._get = get
         self._write = write
 
-    def lock(self, key: str) -> FileLock:
+    def lock(self, key: str) -> _fs.FileLock:
         return _fs.file_lock(self.layout.lock_file("key", key))
 
     def lock_all(self, keys: Collection[str]) -> ExitStack:

@@ -500,9 +500,8 @@ def test_a_batch_of_a_live_process_is_left_alone(
 
 
 _HOLD_EVERY_LOCK = """
-import sys, time
+import fcntl, os, sys, time
 from datetime import UTC, datetime
-from filelock import FileLock
 from jobqueue.job import Metadata, PendingJob, WorkerInfo
 from jobqueue.store import FileStore
 
@@ -511,10 +510,9 @@ now = datetime(2030, 1, 1, tzinfo=UTC)
 meta = Metadata(id="job-locker", type="t", created=now, run_at=now, unique_key="k")
 store.add([PendingJob(metadata=meta, params={})])
 store.claim(WorkerInfo(name="locker", host="h", pid=1), now)
-locks = [FileLock(p) for p in store.paths.locks.iterdir()]
-locks.append(FileLock(store.paths.jobs / ".index" / "lock"))
+locks = [*store.paths.locks.iterdir(), store.paths.jobs / ".index" / "lock"]
 for lock in locks:
-    lock.acquire(timeout=10)
+    fcntl.flock(os.open(lock, os.O_RDWR | os.O_CREAT), fcntl.LOCK_EX)
 print(len(locks), flush=True)
 time.sleep(60)
 """
