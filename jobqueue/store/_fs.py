@@ -16,6 +16,8 @@ import fcntl
 import functools
 import os
 import stat
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -193,6 +195,42 @@ def append(path: Path, data: bytes) -> int:
         return os.fstat(fd).st_ino
     finally:
         os.close(fd)
+
+
+class Appender:
+    """Appends lines to one file at a time through a descriptor kept open between calls.
+
+    Opening the file for each line cost more than the rest of recording an event; the
+    descriptor is reopened when the caller names another file (the event log's next
+    hour) or when the file was deleted meanwhile (a line written to an unlinked file
+    would be lost). Thread-safe; closed when the Appender is collected."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._path: Path | None = None
+        self._fd = -1
+        self._close = weakref.finalize(self, _close_quietly, [-1])
+
+    def write(self, path: Path, data: bytes) -> None:
+        """One append (O_APPEND: concurrent lines never interleave)."""
+        with self._lock:
+            if path != self._path or os.fstat(self._fd).st_nlink == 0:
+                self._reopen(path)
+            os.write(self._fd, data)
+
+    def _reopen(self, path: Path) -> None:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(path, flags, FILE_MODE)
+        self._close()  # the previous file's descriptor
+        self._path, self._fd = path, fd
+        self._close = weakref.finalize(self, _close_quietly, [fd])
+
+
+def _close_quietly(fds: list[int]) -> None:
+    for fd in fds:
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def check_real_dirs(root: Path, paths: Iterable[Path]) -> None:

@@ -53,6 +53,7 @@ class EventLog:
         self.directory = directory
         self._pruned_hour: str | None = None
         self._mutex = threading.Lock()
+        self._appender = _fs.Appender()
 
     def append(self, event: EventName, job: Job, at: datetime) -> None:
         line = orjson.dumps(
@@ -62,7 +63,7 @@ class EventLog:
         ) + b"\n"  # fmt: skip
         path = hour_file(self.directory, at)
         try:
-            _fs.append(path, line)
+            self._appender.write(path, line)
         except OSError as e:  # the job itself was written: losing its event is not fatal
             log.warning("could not record event %s of %s: %s", event, job.metadata.id, e)
         self._prune(path.stem, at)

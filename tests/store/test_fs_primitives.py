@@ -1,7 +1,10 @@
-"""The store's file lock: exclusive across threads of one process and across processes."""
+"""File primitives of the store: the lock (exclusive across threads and processes) and
+the appender (one descriptor kept open, reopened when its file changes or vanishes)."""
 
 from __future__ import annotations
 
+import gc
+import os
 import subprocess
 import sys
 import threading
@@ -10,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jobqueue.store._fs import FileLock
+from jobqueue.store._fs import Appender, FileLock
 
 
 def test_threads_never_hold_a_lock_together(tmp_path: Path) -> None:
@@ -36,7 +39,7 @@ def test_threads_never_hold_a_lock_together(tmp_path: Path) -> None:
 _HOLD = """
 import sys, time
 from pathlib import Path
-from jobqueue.store._fs import FileLock
+from jobqueue.store._fs import Appender, FileLock
 with FileLock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -76,3 +79,42 @@ def test_a_symlink_is_never_followed(tmp_path: Path) -> None:
 
     with pytest.raises(OSError), FileLock(tmp_path / "x.lock"):
         pass
+
+
+def test_appender_keeps_lines_whole_and_follows_its_file(tmp_path: Path) -> None:
+    appender = Appender()
+    first, second = tmp_path / "a.log", tmp_path / "b.log"
+    appender.write(first, b"1\n")
+    appender.write(first, b"2\n")
+    first.unlink()  # deleted behind its back: the next line must not vanish with it
+    appender.write(first, b"3\n")
+    appender.write(second, b"4\n")  # the next hour's file, say
+
+    assert first.read_bytes() == b"3\n"
+    assert second.read_bytes() == b"4\n"
+
+
+def test_appender_lines_from_threads_never_interleave(tmp_path: Path) -> None:
+    appender, path = Appender(), tmp_path / "x.log"
+
+    def write(n: int) -> None:
+        for i in range(300):
+            appender.write(path, f"{n}:{i}:{'x' * 200}\n".encode())
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 1200 and all(len(line.split(b":")[2]) == 200 for line in lines)
+
+
+def test_appender_closes_its_descriptor_when_collected(tmp_path: Path) -> None:
+    before = len(os.listdir("/proc/self/fd"))
+    for n in range(50):
+        Appender().write(tmp_path / "x.log", f"{n}\n".encode())
+    gc.collect()
+
+    assert len(os.listdir("/proc/self/fd")) <= before + 1
