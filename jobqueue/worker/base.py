@@ -31,7 +31,7 @@ from .ending import end_state, hook_call, verb
 from .lease import Lease, LeaseKeeper
 from .middleware import Middleware, run_chain
 from .outcome import Cancelled, Deferred, Outcome, outcome_of_error, outcome_of_result
-from .runner import AsyncRunner, call_job
+from .runner import AsyncRunner, SlotThreads, call_job
 from .upkeep import Retention, Upkeep, check_retention
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,7 @@ class JobWorker:
         self._slots = threading.Condition()
         self._active: dict[str, Lease] = {}
         self._async = AsyncRunner()
+        self._slot_threads = SlotThreads(self._work, "jobqueue-slot")
         self._thread: threading.Thread | None = None
         #: The latest start a rate limit put off: burst mode waits for it (the job was due).
         self._held_until: datetime | None = None
@@ -293,8 +294,7 @@ class JobWorker:
         self._keeper.track(lease)
         log.info("job %s (%s) started", job.metadata.id, job.metadata.type)
         self._hook("on_job_started", job)
-        name = f"jobqueue-job-{job.metadata.id}"
-        threading.Thread(target=self._work, args=(lease,), name=name, daemon=True).start()
+        self._slot_threads.submit(lease)
 
     def _work(self, lease: Lease) -> None:
         began = time.monotonic()
@@ -383,6 +383,7 @@ class JobWorker:
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._async.close()
+        self._slot_threads.close()
         log.info("worker %s stopped", self.info.name if self.info else "")
 
     def _leases(self) -> list[Lease]:

@@ -1,17 +1,61 @@
 """Running one attempt's code: in the slot's thread, on the worker's event loop, or in a
-child process that can be killed (``isolation="process"``)."""
+child process that can be killed (``isolation="process"``); and the slot threads."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import inspect
+import queue
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..errors import JobCancelled
 from .context import JobContext
+
+T = TypeVar("T")
+
+
+class SlotThreads(Generic[T]):
+    """Threads that run ``work(item)``, kept between items: handing an item to an idle
+    thread is one wake-up, where starting a thread cost an idle worker 0.2 ms between the
+    claim and the job's start. A thread is started only when none is idle, so there are
+    never more than the items running at once (twice that, at worst, when items are
+    submitted the moment others end)."""
+
+    def __init__(self, work: Callable[[T], None], name: str) -> None:
+        self._work = work
+        self._name = name
+        self._items: queue.SimpleQueue[T | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._started = 0
+
+    def submit(self, item: T) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if start:
+                self._started += 1
+            else:
+                self._idle -= 1
+        self._items.put(item)
+        if start:
+            name = f"{self._name}-{self._started}"
+            threading.Thread(target=self._serve, name=name, daemon=True).start()
+
+    def close(self) -> None:
+        """Let the idle threads end (a busy one ends after its item)."""
+        with self._lock:
+            for _ in range(self._started):
+                self._items.put(None)
+            self._started = self._idle = 0
+
+    def _serve(self) -> None:
+        while (item := self._items.get()) is not None:
+            self._work(item)
+            with self._lock:
+                self._idle += 1
 
 
 class AsyncRunner:
