@@ -6,7 +6,7 @@ no lock release but the kernel's: what SIGKILL leaves). A fresh store then recov
 
 * every job is in exactly one status directory, in its state from before or after the
   transition (never lost, never in between, never twice); enqueue_many is all or nothing;
-* nothing is left in .tmp/, .staging/ or .batches/, and a cancel request only beside a
+* nothing is left in .tmp/, .staging/, .claimed/ or .batches/, and a cancel request only beside a
   running job; ``jobqueue doctor`` finds the tree healthy (but for the lost running job);
 * the unique key still deduplicates (a key naming no job reads as free), and every job
   can still be reaped, retried, claimed and completed.
@@ -76,7 +76,7 @@ def reference(
     def run(name: str) -> Reference:
         if name not in cache:
             scenario = cs.SCENARIOS[name]
-            ctx = cs.Ctx(tmp_path_factory.mktemp(f"ref-{name}") / "data", dead_worker)
+            ctx = cs.Ctx(tmp_path_factory.mktemp(f"ref-{name}") / "data", dead_worker, True)
             scenario.setup(ctx)
             before, steps = snapshot(ctx.root), []
             ctx.store.faults = steps.append
@@ -105,7 +105,7 @@ def leftovers(root: Path, running: set[str]) -> list[str]:
     jobs = root / "jobs"
     left = [
         str(p.relative_to(jobs))
-        for d in (".tmp", ".staging", ".batches")
+        for d in (".tmp", ".staging", ".claimed", ".batches")
         for p in (jobs / d).iterdir()
     ]
     left += [f".cancel/{p.name}" for p in (jobs / ".cancel").iterdir() if p.stem not in running]

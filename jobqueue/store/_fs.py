@@ -121,12 +121,12 @@ def write_file(path: Path, data: bytes, *, durable: bool) -> None:
         os.close(fd)
 
 
-def _no_step(name: str) -> None:
+def no_step(name: str) -> None:
     pass
 
 
 def replace_atomic(
-    dst: Path, data: bytes, tmp: Path, *, durable: bool, step: Step = _no_step
+    dst: Path, data: bytes, tmp: Path, *, durable: bool, step: Step = no_step
 ) -> None:
     """Write ``tmp``, then rename it over ``dst``: readers see old or new, never half.
     On any error (a full disk, a read-only tree) the temp file is removed: nothing is left."""
@@ -141,7 +141,7 @@ def replace_atomic(
         fsync_dir(dst.parent)
 
 
-def link_atomic(dst: Path, data: bytes, tmp: Path, *, durable: bool, step: Step = _no_step) -> None:
+def link_atomic(dst: Path, data: bytes, tmp: Path, *, durable: bool, step: Step = no_step) -> None:
     """Like replace_atomic, but FileExistsError if ``dst`` exists (a hard link never clobbers)."""
     try:
         write_file(tmp, data, durable=durable)
@@ -269,13 +269,15 @@ def unlink_quietly(path: Path) -> bool:
 
 def sync_tree(root: Path, files: Iterable[Path]) -> None:
     """One write barrier for many files: ``syncfs`` where Linux has it, else fsync each."""
-    if not _syncfs(root):
-        for path in files:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+    if has_syncfs():
+        syncfs(root)
+        return
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 @functools.cache
@@ -284,13 +286,20 @@ def _libc() -> ctypes.CDLL | None:
     return ctypes.CDLL(name, use_errno=True) if name else None
 
 
-def _syncfs(root: Path) -> bool:
+def has_syncfs() -> bool:
     libc = _libc()
-    if libc is None or not hasattr(libc, "syncfs"):
-        return False
+    return libc is not None and hasattr(libc, "syncfs")
+
+
+def syncfs(root: Path) -> None:
+    """Everything written so far on ``root``'s filesystem is on disk (Linux ``syncfs``)."""
+    libc = _libc()
+    assert libc is not None
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        return bool(libc.syncfs(fd) == 0)
+        if libc.syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(root))
     finally:
         os.close(fd)
 

@@ -181,6 +181,7 @@ def _leftovers(store: FileStore) -> Iterator[Finding]:
     kinds = (
         (p.tmp, recovery.is_orphaned_tmp, "temp file"),
         (p.staging, recovery.is_dead_staged, "staged job"),
+        (p.claimed, recovery.is_dead_staged, "claimed job's original"),
         (p.batches, recovery.is_dead_batch, "enqueue_many batch"),
     )
     for directory, is_leftover, what in kinds:

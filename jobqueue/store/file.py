@@ -5,6 +5,7 @@ Layout (everything that is not a job file lives in a hidden entry under ``jobs/`
     jobs/<status>/<id>.json   the jobs
     jobs/.tmp/                temp files, renamed into place once written
     jobs/.staging/            a job taken out of pending/, failed/ or cancelled/ by rename
+    jobs/.claimed/            the pending file of a running job, until its end is on disk
     jobs/.batches/            enqueue_many: files wait here until the batch commits
     jobs/.locks/              lock stripes (never deleted: deleting a lock file races)
     jobs/.index/              the pending index log (see pending_index)
@@ -17,8 +18,9 @@ Layout (everything that is not a job file lives in a hidden entry under ``jobs/`
 Concurrency rules:
 
 * Leaving ``pending/`` (claim, cancel, remove) and leaving ``failed/``/``cancelled/``
-  (retry) starts with a rename of the file into ``.staging/``: exactly one process wins
-  it, and the loser sees FileNotFoundError and moves on. No lock is needed to win.
+  (retry) starts with a rename of the file into ``.staging/`` (``.claimed/`` for a
+  claim, see ``claims``): exactly one process wins it, and the loser sees
+  FileNotFoundError and moves on. No lock is needed to win.
 * Every other write to a job's visible files happens under its lock stripe, and so does
   the rest of a staged transition (the lock is taken after the rename).
 * Compare-and-set: before replacing a job, the stored document is read back and must
@@ -36,6 +38,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -47,6 +50,7 @@ from ..events import JobEvent
 from ..job import ENDED, STATUSES, Job, PendingJob, RunningJob, Status, WorkerInfo
 from ..metrics import Sample
 from . import _fs, batches, recovery
+from .claims import Claims
 from .event_log import Tail, follow
 from .job_files import EPOCH, JobFiles
 from .pending_index import Entry, PendingIndex
@@ -86,6 +90,9 @@ class FileStore(JobFiles):
         self._index = PendingIndex(self.paths.index, self.paths.status_dir("pending"), self._entry)
         self._keys = UniqueKeys(self.paths, get=self.get, write=self._write_bytes)
         self._shared = SharedState(self.paths, self._write_bytes)
+        self._claims = Claims(self.paths.root, durable=durable)
+        # Sync the last group of ends at exit, or when the store is collected.
+        self._flush_at_exit = weakref.finalize(self, self._claims.flush)
 
     def __repr__(self) -> str:
         return f"FileStore({str(self.paths.root)!r}, durable={self.durable})"
@@ -222,7 +229,9 @@ class FileStore(JobFiles):
                 self._last_rescan = time.monotonic()
                 self._index.reconcile(now_us)
                 job = self._claim_from_index(worker, now, now_us, types)
-            return job
+        if job is None or self._claims.due():
+            self.flush()  # idle, or the oldest end waited long enough (see claims)
+        return job
 
     def _claim_from_index(
         self, worker: WorkerInfo, now: datetime, now_us: int, types: Collection[str] | None
@@ -237,45 +246,48 @@ class FileStore(JobFiles):
         self, job_id: str, worker: WorkerInfo, now: datetime, types: Collection[str] | None
     ) -> RunningJob | None:
         src = self.paths.job("pending", job_id)
-        staged = self.paths.staged_file(job_id, self._owner)
+        original = self.paths.claimed_file(job_id, self._owner)
         try:
-            os.rename(src, staged)  # the claim itself: exactly one process wins
+            os.rename(src, original)  # the claim itself: exactly one process wins
         except FileNotFoundError:
             return None
-        self._step("claim:staged")
+        self._step("claim:taken")
         with self.job_lock(job_id):
-            job = self._read_staged(staged, "pending")
+            job = self.read_staged(original, "pending")
             if not isinstance(job, PendingJob):
                 return None
             # Re-read after the rename: the file may differ from the index (moved or
             # edited by hand, or retried with a later run_at since the line was read).
             if (types is not None and job.metadata.type not in types) or job.metadata.run_at > now:
-                self._put_back(staged, src, job)
+                self._put_back(original, src, job)
                 return None
-            running = self._start(job, staged, worker, now)
+            running = self._start(job, original, worker, now)
         self._record(job, running)
         return running
 
     def _start(
-        self, job: PendingJob, staged: Path, worker: WorkerInfo, now: datetime
+        self, job: PendingJob, original: Path, worker: WorkerInfo, now: datetime
     ) -> RunningJob:
+        """Write the running file without an fsync: until the attempt ends, the original
+        kept in .claimed/ is the job's durable copy (see claims)."""
         job_id = job.metadata.id
         running = transitions.start(job, worker, now)
         try:
             # A cancel request left over from an earlier attempt must not stop this one.
             _fs.unlink_quietly(self.paths.cancel / f"{job_id}.json")
-            self._write(self.paths.job("running", job_id), running)
+            self._write(self.paths.job("running", job_id), running, sync=False)
         except BaseException:
-            # A full disk, say: leaving the job in .staging/ would hide it until we exit.
-            self._put_back(staged, self.paths.job("pending", job_id), job)
+            # A full disk, say: leaving the job in .claimed/ would hide it until we exit.
+            self._put_back(original, self.paths.job("pending", job_id), job)
             raise
+        self._claims.hold(job_id, original)
         self._step("claim:written")
-        _fs.unlink_quietly(staged)
         return running
 
     def _put_back(self, staged: Path, src: Path, job: PendingJob) -> None:
-        """Return a staged job to pending/ and to every index (another process's index
-        dropped it when its claim lost the rename to ours)."""
+        """Return a staged or claimed job to pending/ and to every index (another
+        process's index dropped it when its claim lost the rename to ours)."""
+        self._claims.give_back(job.metadata.id)
         self._restore(staged, src)
         self.announce([job])
 
@@ -319,11 +331,26 @@ class FileStore(JobFiles):
             if old.status == "pending" or (old.status in ENDED and new.status == "pending"):
                 self._move_by_rename(old, new)
             else:
-                self._move_in_place(old, new)
+                self._move_ours(old, new)
         self._step("move:done")
         if isinstance(new, PendingJob):
             self.announce([new])
         self._record(old, new)
+
+    def _move_ours(self, old: Job, new: Job | None) -> None:
+        """A move in place; the end of an attempt this store claimed lets its original go
+        after the next barrier (see claims)."""
+        job_id = old.metadata.id
+        ending = old.status == "running" and (new is None or new.status != "running")
+        self._move_in_place(old, new, sync=self._claims.sync_write(job_id, ending=ending))
+        if ending and self._claims.ended(job_id):
+            self.flush()
+
+    def flush(self) -> None:
+        """Make every end this store wrote durable now (see claims); the worker calls it
+        when it stops."""
+        with _fs.as_store_error("sync ended jobs to disk"):
+            self._claims.flush(self._step)
 
     def _move_by_rename(self, old: Job, new: Job | None) -> None:
         """Take the file by rename (no lock needed to win), then finish under the lock."""
@@ -336,7 +363,7 @@ class FileStore(JobFiles):
             raise StaleJob(job_id, old.status) from None
         self._step("move:staged")
         with self.job_lock(job_id):
-            current = self._read_staged(staged, old.status)
+            current = self.read_staged(staged, old.status)
             if current != old:
                 if current is not None:
                     self._restore(staged, src)
@@ -372,7 +399,18 @@ class FileStore(JobFiles):
             self._move_by_rename(job, None)
             self._index.discard(job.metadata.id)
         else:
-            self._move_in_place(job, None)
+            self._move_ours(job, None)
+        self._drop_originals(job.metadata.id)
+
+    def _drop_originals(self, job_id: str) -> None:
+        """A deleted job's originals still waiting for a barrier (in any process) go now:
+        recovery would otherwise take one for an end lost to a power loss and put the
+        job back (see claims)."""
+        originals = [p for p in self._staged_names(job_id) if p.parent == self.paths.claimed]
+        for original in originals:
+            _fs.unlink_quietly(original)
+        if originals and self.durable:
+            _fs.fsync_dir(self.paths.claimed)
 
     # --- monitoring: due backlog and the worker registry (see workers) ----------------------
 
@@ -394,6 +432,8 @@ class FileStore(JobFiles):
         self._workers().put(doc)
 
     def unregister_worker(self, name: str) -> None:
+        """A worker leaving: the ends it wrote are made durable first (see claims)."""
+        self.flush()
         self._workers().remove(name)
 
     def worker_records(self) -> list[dict[str, Any]]:

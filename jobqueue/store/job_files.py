@@ -61,12 +61,14 @@ class JobFiles:
         _fs.make_dirs(*self.paths.directories())
         self.event_log = EventLog(self.paths.events)
 
-    def _write_bytes(self, dst: Path, data: bytes) -> None:
+    def _write_bytes(self, dst: Path, data: bytes, *, sync: bool | None = None) -> None:
+        """``sync``: fsync the file and its directory (default: if the store is durable)."""
         tmp = self.paths.tmp_file(dst.name, self._owner)
-        _fs.replace_atomic(dst, data, tmp, durable=self.durable, step=self._step)
+        durable = self.durable if sync is None else sync
+        _fs.replace_atomic(dst, data, tmp, durable=durable, step=self._step)
 
-    def _write(self, dst: Path, job: Job) -> None:
-        self._write_bytes(dst, codec.encode(job))
+    def _write(self, dst: Path, job: Job, *, sync: bool | None = None) -> None:
+        self._write_bytes(dst, codec.encode(job), sync=sync)
 
     def _step(self, name: str) -> None:
         if self.faults is not None:
@@ -90,8 +92,12 @@ class JobFiles:
             raise _fs.store_error(e, f"read {path}") from None
         return self._decode(data, path, status)
 
+    def load(self, status: Status, job_id: str) -> Job | None:
+        """The job's copy in one status directory (see ``_load``)."""
+        return self._load(self.paths.job(status, job_id), status)
+
     def _decode(self, data: bytes, path: Path, status: Status) -> Job:
-        in_staging = path.parent == self.paths.staging
+        in_staging = path.parent in (self.paths.staging, self.paths.claimed)
         source = str(path) if in_staging else f"{status}/{path.name}"
         try:
             job = codec.decode(data, source=source, expect=None if status == "pending" else status)
@@ -131,11 +137,14 @@ class JobFiles:
         return self._staged_copy(job_id)
 
     def _staged_names(self, job_id: str) -> list[Path]:
-        """Staged copies of this id (a scan of a directory that is nearly always empty;
-        ``glob`` compiled a pattern per call and cost a fifth of an enqueue)."""
+        """Staged copies of this id, and claimed originals (scans of directories that hold
+        a few entries; ``glob`` compiled a pattern per call and cost a fifth of an enqueue)."""
         prefix = f"{job_id}~"
-        with os.scandir(self.paths.staging) as entries:
-            return [Path(e.path) for e in entries if e.name.startswith(prefix)]
+        found = []
+        for directory in (self.paths.staging, self.paths.claimed):
+            with os.scandir(directory) as entries:
+                found += [Path(e.path) for e in entries if e.name.startswith(prefix)]
+        return found
 
     def _in_staging(self, job_id: str) -> bool:
         return any(self._staged_names(job_id))
@@ -162,7 +171,7 @@ class JobFiles:
         except OSError as e:  # it stays staged; recovery puts it back once we are gone
             log.error("could not put %s back into %s/: %s", src.name, src.parent.name, e)
 
-    def _read_staged(self, staged: Path, status: Status) -> Job | None:
+    def read_staged(self, staged: Path, status: Status) -> Job | None:
         try:
             data = _fs.read_file(staged)
         except FileNotFoundError:
@@ -175,7 +184,7 @@ class JobFiles:
         except InvalidJob:
             return None
 
-    def _move_in_place(self, old: Job, new: Job | None) -> None:
+    def _move_in_place(self, old: Job, new: Job | None, *, sync: bool | None = None) -> None:
         job_id = old.metadata.id
         src = self.paths.job(old.status, job_id)
         with self.job_lock(job_id):
@@ -184,7 +193,7 @@ class JobFiles:
             if old.status == "running" and new is not None and new.status != "running":
                 self._refuse_superseded(job_id)
             if new is not None:
-                self._write(self.paths.job(new.status, job_id), new)
+                self._write(self.paths.job(new.status, job_id), new, sync=sync)
                 self._step("move:written")
             if new is None or new.status != old.status:
                 # Both after the new file (a crash leaves two copies, never none), and the

@@ -16,8 +16,8 @@ from ..job import STATUSES, Status
 
 LOCK_STRIPES = 64
 HIDDEN = (
-    "tmp", "staging", "batches", "locks", "index", "unique", "cancel", "quarantine", "events",
-    "workers", "shared",
+    "tmp", "staging", "claimed", "batches", "locks", "index", "unique", "cancel", "quarantine",
+    "events", "workers", "shared",
 )  # fmt: skip
 
 
@@ -27,6 +27,7 @@ class Layout:
     jobs: Path
     tmp: Path
     staging: Path
+    claimed: Path
     batches: Path
     locks: Path
     index: Path
@@ -59,6 +60,10 @@ class Layout:
     def staged_file(self, job_id: str, owner: str) -> Path:
         """``<id>~<owner>~<random>.json`` (ids never hold ``~``)."""
         return self.staging / f"{job_id}~{owner}~{secrets.token_hex(3)}.json"
+
+    def claimed_file(self, job_id: str, owner: str) -> Path:
+        """Named like a staged file (see ``claimed``)."""
+        return self.claimed / f"{job_id}~{owner}~{secrets.token_hex(3)}.json"
 
     def batch_dir(self, owner: str) -> Path:
         """``<owner>~<random>``."""

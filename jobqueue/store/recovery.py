@@ -11,6 +11,11 @@ What a crash at each step leaves, and what is done about it:
   directory its ``status`` names (nothing happened).
 * staged and new file written, staged copy not yet removed -> the visible copy is the
   later state; the staged one is deleted.
+* a claimed job's original in ``.claimed/`` (see ``claims``), its owner gone -> after
+  one write barrier, deleted if a readable copy of the job is in a status directory
+  (the running file: the reaper returns it; or the end of its attempt); otherwise (a
+  power loss took the unsynced running or end file) put back into pending/, and an
+  unreadable copy is quarantined.
 * running -> X (complete, failed, pending, cancelled): X is written before running/ is
   unlinked, so a job in running/ and elsewhere -> the other copy is the later state
   (the store also refuses to move such a running copy: JobFiles._refuse_superseded).
@@ -27,6 +32,7 @@ is safe while other processes work.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -53,6 +59,7 @@ def recover(store: FileStore) -> None:
         _temp_files(store)
         _batches(store)
         _staging(store)
+        _claimed(store)
         _running_duplicates(store)
         _cancel_requests(store)
     except OSError as e:
@@ -122,6 +129,53 @@ def _restore(store: FileStore, staged: Path, job_id: str) -> None:
     os.rename(staged, store.paths.job(job.status, job_id))
     if isinstance(job, PendingJob):
         store.announce([job])
+
+
+def _claimed(store: FileStore) -> None:
+    dead = []
+    for entry in os.scandir(store.paths.claimed):
+        parts = staged_parts(entry.name)
+        if parts is None:
+            store.quarantine_file(Path(entry.path), "a foreign file in .claimed/")
+        elif is_dead_staged(entry):
+            dead.append((Path(entry.path), parts[0]))
+    if not dead:
+        return
+    grouped = store.durable and _fs.has_syncfs()
+    if grouped:  # what a dead owner wrote without an fsync is on disk before its originals go
+        _fs.syncfs(store.paths.root)
+    for original, job_id in dead:
+        with store.job_lock(job_id):
+            copy = _readable_copy(store, job_id)
+            if copy is None:
+                _unclaim(store, original, job_id)
+                continue
+            if store.durable and not grouped:
+                _fs.sync_tree(store.paths.root, [copy])
+                _fs.fsync_dir(copy.parent)
+            _fs.unlink_quietly(original)
+
+
+def _unclaim(store: FileStore, original: Path, job_id: str) -> None:
+    """Back into pending/, where it was claimed from (whatever status its file says: a
+    file moved into pending/ by hand is run again)."""
+    job = store.read_staged(original, "pending")
+    if job is None:
+        return  # gone, or quarantined with its bytes intact
+    log.warning("returning %s to pending/: the end of its attempt was not on disk", job_id)
+    os.rename(original, store.paths.job("pending", job_id))
+    if isinstance(job, PendingJob):
+        store.announce([job])
+
+
+def _readable_copy(store: FileStore, job_id: str) -> Path | None:
+    """A good copy of the job in a status directory (a bad one is quarantined, bytes
+    intact, by the read)."""
+    for status in STATUSES:
+        with contextlib.suppress(InvalidJob):
+            if store.load(status, job_id) is not None:
+                return store.paths.job(status, job_id)
+    return None
 
 
 def _running_duplicates(store: FileStore) -> None:

@@ -264,7 +264,7 @@ def test_a_job_file_moved_into_pending_by_hand_is_claimed(
 
     assert again.metadata.id == job.metadata.id
     assert again.attempts == old.attempts
-    assert where(store, job.metadata.id) == ["running"]
+    assert where(store, job.metadata.id) == [".claimed", "running"]
 
 
 def test_a_job_file_copied_in_by_hand_is_claimed(
@@ -412,7 +412,7 @@ def test_a_staged_copy_beside_a_visible_one_is_deleted(
 
     store.recover()
 
-    assert where(store, job.metadata.id) == ["running"]
+    assert where(store, job.metadata.id) == [".claimed", "running"]
     assert store.get(job.metadata.id) == running
 
 
@@ -444,7 +444,8 @@ def test_a_job_in_running_and_a_later_status_keeps_the_later(
 
     store.recover()
 
-    assert where(store, running.metadata.id) == [later]
+    # The claim's original stays in .claimed/ while its owner (this process) lives.
+    assert where(store, running.metadata.id) == [".claimed", later]
     assert store.get(running.metadata.id) == new
 
 

@@ -124,6 +124,13 @@ def _cancel_running(ctx: Ctx) -> None:
     ctx.store.move(job, transitions.cancel_running(job, "stop", NOW))  # ... the worker obeys
 
 
+def _complete_and_sync(ctx: Ctx) -> None:
+    """An end written without an fsync, then the group's barrier (see store.claims)."""
+    job = ctx.running()
+    ctx.store.move(job, transitions.complete(job, {"ok": True}, NOW))
+    ctx.store.flush()
+
+
 def _reap(ctx: Ctx) -> None:
     assert len(reaper.reap(ctx.store, NOW, timedelta(seconds=30))) == 1
 
@@ -169,7 +176,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         all_or_nothing=True,
     ),
-    "claim": Scenario(_pending, Ctx.claim, ("claim:staged", "write:tmp", "claim:written")),
+    "claim": Scenario(_pending, Ctx.claim, ("claim:taken", "write:tmp", "claim:written")),
     "heartbeat": Scenario(
         _running,
         _finish(lambda job: transitions.heartbeat(job, NOW + timedelta(seconds=5))),
@@ -207,6 +214,7 @@ SCENARIOS: dict[str, Scenario] = {
         ("move:staged", "delete:done"),
     ),
     "reap": Scenario(_running, _reap, IN_PLACE),
+    "complete-then-sync": Scenario(_running, _complete_and_sync, (*IN_PLACE, "claims:synced")),
 }
 
 
