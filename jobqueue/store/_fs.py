@@ -214,7 +214,7 @@ class Appender:
     def write(self, path: Path, data: bytes) -> None:
         """One append (O_APPEND: concurrent lines never interleave)."""
         with self._lock:
-            if path != self._path or os.fstat(self._fd).st_nlink == 0:
+            if (path is not self._path and path != self._path) or os.fstat(self._fd).st_nlink == 0:
                 self._reopen(path)
             os.write(self._fd, data)
 

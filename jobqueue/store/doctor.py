@@ -190,7 +190,7 @@ def _leftovers(store: FileStore) -> Iterator[Finding]:
                 yield Finding("leftover", Path(entry.path), f"{what} left by a dead process")
     for job_id in recovery.orphan_cancel_requests(p):
         message = f"cancel request for {job_id}, which is not running"
-        yield Finding("leftover", p.cancel / f"{job_id}.json", message)
+        yield Finding("leftover", p.cancel_request(job_id), message)
 
 
 def _symlinks(store: FileStore) -> Iterator[Finding]:

@@ -54,6 +54,7 @@ class EventLog:
         self._pruned_hour: str | None = None
         self._mutex = threading.Lock()
         self._appender = _fs.Appender()
+        self._current: tuple[int, Path] | None = None
 
     def append(self, event: EventName, job: Job, at: datetime) -> None:
         line = orjson.dumps(
@@ -61,12 +62,20 @@ class EventLog:
              "at": codec.format_time(at), "retry_count": job.metadata.retry_count,
              "duration_s": last_attempt_seconds(job), "job": codec.to_document(job)}
         ) + b"\n"  # fmt: skip
-        path = hour_file(self.directory, at)
+        path = self._hour_file(at)
         try:
             self._appender.write(path, line)
         except OSError as e:  # the job itself was written: losing its event is not fatal
             log.warning("could not record event %s of %s: %s", event, job.metadata.id, e)
         self._prune(path.stem, at)
+
+    def _hour_file(self, at: datetime) -> Path:
+        """hour_file, built once an hour (twice per job otherwise)."""
+        hour = int(at.timestamp()) // 3600
+        cached = self._current
+        if cached is None or cached[0] != hour:
+            cached = self._current = (hour, hour_file(self.directory, at))
+        return cached[1]
 
     def _prune(self, hour: str, now: datetime) -> None:
         """Once an hour (per process), delete hour files older than RETENTION."""

@@ -274,7 +274,7 @@ class FileStore(JobFiles):
         running = transitions.start(job, worker, now)
         try:
             # A cancel request left over from an earlier attempt must not stop this one.
-            _fs.unlink_quietly(self.paths.cancel / f"{job_id}.json")
+            _fs.unlink_quietly(self.paths.cancel_request(job_id))
             self._write(self.paths.job("running", job_id), running, sync=False)
         except BaseException:
             # A full disk, say: leaving the job in .claimed/ would hide it until we exit.

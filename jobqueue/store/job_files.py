@@ -158,12 +158,13 @@ class JobFiles:
         return None
 
     def _exists(self, job_id: str) -> bool:
+        """Whether a job file has this id (an enqueue refuses a taken id). A job between
+        two directories is missed for the microseconds of its move: that only matters
+        to a caller reusing an id on purpose, and pending/ itself never takes it twice."""
         # lexists on plain strings: building five Paths cost more than the five lstat calls.
         jobs = str(self.paths.jobs)
         name = f"{job_id}.json"
-        return any(os.path.lexists(f"{jobs}/{s}/{name}") for s in STATUSES) or self._in_staging(
-            job_id
-        )
+        return any(os.path.lexists(f"{jobs}/{s}/{name}") for s in STATUSES)
 
     def _restore(self, staged: Path, src: Path) -> None:
         try:
@@ -198,7 +199,7 @@ class JobFiles:
             if new is None or new.status != old.status:
                 # Both after the new file (a crash leaves two copies, never none), and the
                 # cancel request first, so that no request outlives its attempt.
-                _fs.unlink_quietly(self.paths.cancel / f"{job_id}.json")
+                _fs.unlink_quietly(self.paths.cancel_request(job_id))
                 _fs.unlink_quietly(src)
 
     def _refuse_superseded(self, job_id: str) -> None:
@@ -223,14 +224,14 @@ class JobFiles:
             if not _same_attempt(job, current):
                 return False
             data = orjson.dumps({"reason": reason, "at": codec.format_time(now)})
-            self._write_bytes(self.paths.cancel / f"{job_id}.json", data)
+            self._write_bytes(self.paths.cancel_request(job_id), data)
         self._step("cancel:requested")
         self.event_log.append("cancelling", job, now)
         return True
 
     def cancel_requested(self, job_id: str) -> CancelRequest | None:
         try:
-            doc = orjson.loads(_fs.read_file(self.paths.cancel / f"{job_id}.json"))
+            doc = orjson.loads(_fs.read_file(self.paths.cancel_request(job_id)))
             return CancelRequest(reason=doc["reason"], at=datetime.fromisoformat(doc["at"]))
         except FileNotFoundError:
             return None

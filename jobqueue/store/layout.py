@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..job import STATUSES, Status
@@ -37,6 +37,11 @@ class Layout:
     events: Path
     workers: Path
     shared: Path
+    #: Built once: joining jobs/ and a status for every file path was a tenth of a claim.
+    _status_dirs: dict[str, Path] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_status_dirs", {s: self.jobs / s for s in STATUSES})
 
     @classmethod
     def under(cls, root: Path) -> Layout:
@@ -44,10 +49,13 @@ class Layout:
         return cls(root, jobs, *(jobs / f".{name}" for name in HIDDEN))
 
     def status_dir(self, status: Status) -> Path:
-        return self.jobs / status
+        return self._status_dirs[status]
 
     def job(self, status: Status, job_id: str) -> Path:
-        return self.jobs / status / f"{job_id}.json"
+        return self._status_dirs[status] / f"{job_id}.json"
+
+    def cancel_request(self, job_id: str) -> Path:
+        return self.cancel / f"{job_id}.json"
 
     def directories(self) -> list[Path]:
         """Every directory the store needs, parents first."""

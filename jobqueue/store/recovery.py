@@ -205,4 +205,4 @@ def _cancel_requests(store: FileStore) -> None:
     for job_id in orphan_cancel_requests(store.paths):
         with store.job_lock(job_id):  # request_cancel writes under this lock
             if not os.path.lexists(store.paths.job("running", job_id)):
-                _fs.unlink_quietly(store.paths.cancel / f"{job_id}.json")
+                _fs.unlink_quietly(store.paths.cancel_request(job_id))
