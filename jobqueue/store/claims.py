@@ -64,6 +64,10 @@ class Claims:
         with self._lock:
             self._held[job_id] = original
 
+    def holds(self, job_id: str) -> bool:
+        """Whether this store claimed the job's running attempt."""
+        return job_id in self._held
+
     def sync_write(self, job_id: str, *, ending: bool) -> bool:
         """Whether a write of this job must be synced by itself: a running file never
         (its original covers it), an end unless it joins a group, and every write of a

@@ -342,7 +342,8 @@ class FileStore(JobFiles):
         after the next barrier (see claims)."""
         job_id = old.metadata.id
         ending = old.status == "running" and (new is None or new.status != "running")
-        self._move_in_place(old, new, sync=self._claims.sync_write(job_id, ending=ending))
+        sync = self._claims.sync_write(job_id, ending=ending)
+        self._move_in_place(old, new, sync=sync, claimed_here=self._claims.holds(job_id))
         if ending and self._claims.ended(job_id):
             self.flush()
 

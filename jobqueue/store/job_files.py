@@ -185,13 +185,18 @@ class JobFiles:
         except InvalidJob:
             return None
 
-    def _move_in_place(self, old: Job, new: Job | None, *, sync: bool | None = None) -> None:
+    def _move_in_place(
+        self, old: Job, new: Job | None, *, sync: bool | None = None, claimed_here: bool = False
+    ) -> None:
+        """``claimed_here``: this store made the claim of the running ``old``, so no copy
+        a crashed process left can be beside it (the claim replaced them)."""
         job_id = old.metadata.id
         src = self.paths.job(old.status, job_id)
         with self.job_lock(job_id):
             if self._load(src, old.status) != old:
                 raise StaleJob(job_id, old.status)
-            if old.status == "running" and new is not None and new.status != "running":
+            ending = old.status == "running" and new is not None and new.status != "running"
+            if ending and not claimed_here:
                 self._refuse_superseded(job_id)
             if new is not None:
                 self._write(self.paths.job(new.status, job_id), new, sync=sync)
