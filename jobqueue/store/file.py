@@ -224,11 +224,15 @@ class FileStore(JobFiles):
             now_us = to_us(now)
             self._index.refresh(now_us)
             job = self._claim_from_index(worker, now, now_us, types)
-            if job is None and time.monotonic() - self._last_rescan >= self.rescan_interval:
-                # Idle: look for files the index missed (moved in by hand, a crashed writer).
+            due = time.monotonic() - self._last_rescan >= self.rescan_interval
+            never = not self._index.reconciled
+            if (job is None and (due or never)) or (due and never):
+                # Idle, or busy since we started: look for files the index missed (moved in
+                # by hand, a crashed writer). Not before the first claim: see pending_index.
                 self._last_rescan = time.monotonic()
                 self._index.reconcile(now_us)
-                job = self._claim_from_index(worker, now, now_us, types)
+                if job is None:
+                    job = self._claim_from_index(worker, now, now_us, types)
         if job is None or self._claims.due():
             self.flush()  # idle, or the oldest end waited long enough (see claims)
         return job

@@ -22,7 +22,8 @@ What a crash at each step leaves, and what is done about it:
 * a cancel request whose job is no longer running -> deleted (claim deletes one too,
   so a request never reaches a later attempt).
 * a job file in pending/ that the index never heard of -> found by the index's
-  reconcile (a listing of pending/ on first use and when idle).
+  reconcile (a listing of pending/ when idle, and once soon after a process starts);
+  the jobs recovery itself puts into pending/ are announced to the index at once.
 * enqueue_many: see ``batches`` (rolled back without COMMIT, forward with it).
 
 Only leftovers whose owner process is gone are touched (names carry the owner's pid
@@ -99,9 +100,24 @@ def _batches(store: FileStore) -> None:
         batch = Path(entry.path)
         if entry.is_dir() and batches.is_committed(batch):
             log.warning("finishing an interrupted enqueue_many batch %s", entry.name)
+            job_ids = _fs.list_names(batch)
             batches.publish(store.paths, batch, durable=store.durable)
+            _announce(store, job_ids)
         else:
             batches.remove_tree(batch)
+
+
+def _announce(store: FileStore, job_ids: list[str]) -> None:
+    """Tell the pending index about jobs a repair put into pending/: its listing of
+    pending/ runs only when a claim finds nothing, so a busy queue would be slow to
+    find them."""
+    jobs = []
+    for job_id in job_ids:
+        with contextlib.suppress(InvalidJob):  # a foreign name, or quarantined: logged
+            job = store.get(job_id)
+            if isinstance(job, PendingJob):
+                jobs.append(job)
+    store.announce(jobs)
 
 
 def _staging(store: FileStore) -> None:
