@@ -41,6 +41,7 @@ from jobqueue.job import (
 )
 from jobqueue.store import FileStore
 from jobqueue.store import doctor as store_doctor
+from jobqueue.store.layout import tmp_owner
 
 SCRIPT = Path(cs.__file__)
 LATER = cs.NOW + timedelta(hours=1)
@@ -107,6 +108,7 @@ def leftovers(root: Path, running: set[str]) -> list[str]:
         str(p.relative_to(jobs))
         for d in (".tmp", ".staging", ".claimed", ".batches")
         for p in (jobs / d).iterdir()
+        if not (p.name.startswith("spare.") and tmp_owner(p.name) == process.owner_token())
     ]
     left += [f".cancel/{p.name}" for p in (jobs / ".cancel").iterdir() if p.stem not in running]
     return left

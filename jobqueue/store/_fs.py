@@ -121,17 +121,44 @@ def write_file(path: Path, data: bytes, *, durable: bool) -> None:
         os.close(fd)
 
 
+def fill_spare(path: Path, data: bytes, *, durable: bool) -> bool:
+    """Overwrite the spare file ``path`` (see ``spares``) with ``data``; False if it is no
+    longer one: gone, or not a regular file with a single link (a hard link made to it
+    meanwhile must not see its bytes change)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            return False
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.ftruncate(fd, len(data))
+        if durable:
+            os.fsync(fd)
+        return True
+    finally:
+        os.close(fd)
+
+
 def no_step(name: str) -> None:
     pass
 
 
 def replace_atomic(
-    dst: Path, data: bytes, tmp: Path, *, durable: bool, step: Step = no_step
+    dst: Path, data: bytes, tmp: Path, *, durable: bool, step: Step = no_step, spare: bool = False
 ) -> None:
     """Write ``tmp``, then rename it over ``dst``: readers see old or new, never half.
+    ``spare``: ``tmp`` is a spare file to fill (see ``spares``), created if it cannot be.
     On any error (a full disk, a read-only tree) the temp file is removed: nothing is left."""
     try:
-        write_file(tmp, data, durable=durable)
+        if not (spare and fill_spare(tmp, data, durable=durable)):
+            if spare:
+                _unlink_quietly(tmp)  # not ours to fill: start afresh under its name
+            write_file(tmp, data, durable=durable)
         step("write:tmp")  # a crash here leaves an orphan temp file, nothing else
         os.replace(tmp, dst)
     except OSError as e:

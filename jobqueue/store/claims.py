@@ -47,9 +47,12 @@ class Claims:
         root: Path,
         *,
         durable: bool,
+        retire: Callable[[Path], object] = _fs.unlink_quietly,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``retire`` disposes of an original no longer needed (``spares.put``)."""
         self.root = root
+        self._retire = retire
         #: Ends are written without fsyncs and synced in groups.
         self.grouped = durable and _fs.has_syncfs()
         self._durable = durable
@@ -84,7 +87,7 @@ class Claims:
             if original is None:
                 return False
             if not self.grouped:
-                _fs.unlink_quietly(original)  # the end was synced (or nothing ever is)
+                self._retire(original)  # the end was synced (or nothing ever is)
                 return False
             if not self._ended:
                 self._first_ended = self._clock()
@@ -115,4 +118,4 @@ class Claims:
             return
         step("claims:synced")  # a crash here: recovery deletes the originals
         for original in originals:
-            _fs.unlink_quietly(original)
+            self._retire(original)

@@ -90,7 +90,7 @@ class FileStore(JobFiles):
         self._index = PendingIndex(self.paths.index, self.paths.status_dir("pending"), self._entry)
         self._keys = UniqueKeys(self.paths, get=self.get, write=self._write_bytes)
         self._shared = SharedState(self.paths, self._write_bytes)
-        self._claims = Claims(self.paths.root, durable=durable)
+        self._claims = Claims(self.paths.root, durable=durable, retire=self._spares.put)
         # Sync the last group of ends at exit, or when the store is collected.
         self._flush_at_exit = weakref.finalize(self, self._claims.flush)
 

@@ -34,6 +34,7 @@ from .event_log import EventLog
 from .layout import Layout
 from .protocol import CancelRequest
 from .quarantine import move_aside
+from .spares import Spares
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,14 @@ class JobFiles:
         _fs.check_real_dirs(self.paths.root, self.paths.directories())
         _fs.make_dirs(*self.paths.directories())
         self.event_log = EventLog(self.paths.events)
+        self._spares = Spares(self.paths.tmp, self._owner)
 
     def _write_bytes(self, dst: Path, data: bytes, *, sync: bool | None = None) -> None:
         """``sync``: fsync the file and its directory (default: if the store is durable)."""
-        tmp = self.paths.tmp_file(dst.name, self._owner)
+        spare = self._spares.take()
+        tmp = spare or self.paths.tmp_file(dst.name, self._owner)
         durable = self.durable if sync is None else sync
-        _fs.replace_atomic(dst, data, tmp, durable=durable, step=self._step)
+        _fs.replace_atomic(dst, data, tmp, durable=durable, step=self._step, spare=bool(spare))
 
     def _write(self, dst: Path, job: Job, *, sync: bool | None = None) -> None:
         self._write_bytes(dst, codec.encode(job), sync=sync)
