@@ -12,12 +12,15 @@ at the claim, then the end file and its directory. With it:
 * the end of the attempt (complete, fail, retry, release, cancel) writes its file and
   removes the running copy. Where ``syncfs`` exists the end is written without an fsync
   and the original is deleted only after one write barrier for many ends: when
-  ``GROUP`` ends wait, when the oldest has waited ``MAX_WAIT`` seconds, when a claim
-  finds nothing to do (the worker is idle), and when the store is closed or collected.
+  ``GROUP`` ends wait, at the first end or claim after the oldest has waited
+  ``MAX_WAIT`` seconds (an idle worker claims at least every ``poll_interval``), when
+  the worker unregisters, and when the store is collected or the process exits.
   Elsewhere the end is written with its fsyncs and the original deleted at once.
+  (Not each time a worker goes idle: consumers that keep up with a producer go idle
+  after every job, and a barrier each time cost one syncfs per job.)
 
-So a power loss can undo the last moments of ends (such a job runs again: recovery puts
-its original back), never lose a job: an original is deleted only once a later copy is
+So a power loss can undo the ends of about the last second (such a job runs again:
+recovery puts its original back), never lose a job: an original is deleted only once a later copy is
 on disk. Ends written by a process that did not make the claim (a reaper, say) are
 synced one by one, as before. A process killed with originals here leaves them to
 recovery, which deletes each once a later copy of its job is readable on disk.

@@ -233,8 +233,8 @@ class FileStore(JobFiles):
                 self._index.reconcile(now_us)
                 if job is None:
                     job = self._claim_from_index(worker, now, now_us, types)
-        if job is None or self._claims.due():
-            self.flush()  # idle, or the oldest end waited long enough (see claims)
+        if self._claims.due():
+            self.flush()  # the oldest end waited long enough (see claims)
         return job
 
     def _claim_from_index(

@@ -59,8 +59,13 @@ def run_one(store: FileStore, clock: FakeClock) -> RunningJob:
 
 @pytest.mark.skipif(not _fs.has_syncfs(), reason="group commit needs Linux syncfs")
 def test_a_durable_drain_syncs_once_per_group_not_per_job(
-    durable: FileStore, make_job: MakeJob, clock: FakeClock, syncs: dict[str, int]
+    durable: FileStore,
+    make_job: MakeJob,
+    clock: FakeClock,
+    syncs: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(claims, "MAX_WAIT", 3600.0)  # a slow test run must not flush early
     durable.add([make_job({"n": n}) for n in range(10)])
     syncs.update(fsync=0, syncfs=0)
 
@@ -68,12 +73,29 @@ def test_a_durable_drain_syncs_once_per_group_not_per_job(
         job = run_one(durable, clock)
         assert claimed(durable)[-1] == job.metadata.id  # its original is kept meanwhile
         durable.move(job, transitions.complete(job, None, clock.now()))
+    assert durable.claim(WORKER_A, clock.now()) is None
 
     assert syncs == {"fsync": 0, "syncfs": 0}  # 10 claims and 10 ends, no barrier yet
     assert len(claimed(durable)) == 10
-    assert durable.claim(WORKER_A, clock.now()) is None  # idle: the group is synced
+    durable.flush()
     assert syncs == {"fsync": 0, "syncfs": 1}
     assert claimed(durable) == []
+
+
+def test_a_barrier_is_due_once_the_oldest_end_waited_long_enough(tmp_path: Path) -> None:
+    now = [100.0]
+    group = claims.Claims(tmp_path, durable=True, clock=lambda: now[0])
+    group.grouped = True
+    for n in range(3):
+        (tmp_path / f"o{n}").write_bytes(b"x")
+        group.hold(f"j{n}", tmp_path / f"o{n}")
+
+    assert group.ended("j0") is False and not group.due()
+    now[0] += claims.MAX_WAIT / 2
+    assert group.ended("j1") is False and not group.due()
+    now[0] += claims.MAX_WAIT / 2 + 0.001
+    assert group.due()  # measured from the first end of the group
+    assert group.ended("j2") is True
 
 
 @pytest.mark.skipif(not _fs.has_syncfs(), reason="group commit needs Linux syncfs")
