@@ -12,18 +12,19 @@ at the claim, then the end file and its directory. With it:
 * the end of the attempt (complete, fail, retry, release, cancel) writes its file and
   removes the running copy. Where ``syncfs`` exists the end is written without an fsync
   and the original is deleted only after one write barrier for many ends: when
-  ``GROUP`` ends wait, at the first end or claim after the oldest has waited
-  ``MAX_WAIT`` seconds (an idle worker claims at least every ``poll_interval``), when
-  the worker unregisters, and when the store is collected or the process exits.
-  Elsewhere the end is written with its fsyncs and the original deleted at once.
-  (Not each time a worker goes idle: consumers that keep up with a producer go idle
-  after every job, and a barrier each time cost one syncfs per job.)
+  ``GROUP`` ends wait; once the oldest has waited ``MAX_WAIT`` seconds, at the next end,
+  heartbeat or empty claim (an idle worker claims at least every ``poll_interval``, a
+  busy one beats every ``heartbeat_interval``); when the worker unregisters; and when
+  the store is collected or the process exits. Never on the way to starting a job, and
+  not each time a worker goes idle: consumers that keep up with a producer go idle after
+  every job, and a barrier each time cost one syncfs per job. Without ``syncfs`` the end
+  is written with its fsyncs and the original deleted at once.
 
-So a power loss can undo the ends of about the last second (such a job runs again:
-recovery puts its original back), never lose a job: an original is deleted only once a later copy is
-on disk. Ends written by a process that did not make the claim (a reaper, say) are
-synced one by one, as before. A process killed with originals here leaves them to
-recovery, which deletes each once a later copy of its job is readable on disk.
+So a power loss can undo the ends of the last few seconds (such a job runs again:
+recovery puts its original back), never lose a job: an original is deleted only once a
+later copy is on disk. Ends written by a process that did not make the claim (a reaper,
+say) are synced one by one, as before. A process killed with originals here leaves them
+to recovery, which deletes each once a later copy of its job is readable on disk.
 """
 
 from __future__ import annotations
@@ -87,15 +88,14 @@ class Claims:
         True when that barrier is due (the caller flushes)."""
         with self._lock:
             original = self._held.pop(job_id, None)
-            if original is None:
-                return False
-            if not self.grouped:
-                self._retire(original)  # the end was synced (or nothing ever is)
-                return False
-            if not self._ended:
-                self._first_ended = self._clock()
-            self._ended.append(original)
-            return len(self._ended) >= GROUP or self._clock() - self._first_ended >= MAX_WAIT
+            if original is not None and self.grouped:
+                if not self._ended:
+                    self._first_ended = self._clock()
+                self._ended.append(original)
+                return len(self._ended) >= GROUP or self._clock() - self._first_ended >= MAX_WAIT
+        if original is not None:
+            self._retire(original)  # the end was synced (or nothing ever is)
+        return False
 
     def give_back(self, job_id: str) -> None:
         """The claim was undone (the original went back to pending/)."""

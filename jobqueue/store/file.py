@@ -233,8 +233,8 @@ class FileStore(JobFiles):
                 self._index.reconcile(now_us)
                 if job is None:
                     job = self._claim_from_index(worker, now, now_us, types)
-        if self._claims.due():
-            self.flush()  # the oldest end waited long enough (see claims)
+        if job is None and self._claims.due():
+            self.flush()  # idle, and the oldest end waited long enough (see claims)
         return job
 
     def _claim_from_index(
@@ -348,8 +348,8 @@ class FileStore(JobFiles):
         ending = old.status == "running" and (new is None or new.status != "running")
         sync = self._claims.sync_write(job_id, ending=ending)
         self._move_in_place(old, new, sync=sync, claimed_here=self._claims.holds(job_id))
-        if ending and self._claims.ended(job_id):
-            self.flush()
+        if (ending and self._claims.ended(job_id)) or self._claims.due():
+            self.flush()  # a full or old group: a heartbeat syncs it too (see claims)
 
     def flush(self) -> None:
         """Make every end this store wrote durable now (see claims); the worker calls it
