@@ -168,8 +168,11 @@ def replace_atomic(
         fsync_dir(dst.parent)
 
 
-def link_atomic(dst: Path, data: bytes, tmp: Path, *, durable: bool, step: Step = no_step) -> None:
-    """Like replace_atomic, but FileExistsError if ``dst`` exists (a hard link never clobbers)."""
+def link_atomic(
+    dst: Path, data: bytes, tmp: Path, *, durable: bool, step: Step = no_step, sync_dir: bool = True
+) -> None:
+    """Like replace_atomic, but FileExistsError if ``dst`` exists (a hard link never clobbers).
+    ``sync_dir=False``: the caller fsyncs ``dst``'s directory (once for many, or later)."""
     try:
         write_file(tmp, data, durable=durable)
         step("write:tmp")
@@ -182,7 +185,7 @@ def link_atomic(dst: Path, data: bytes, tmp: Path, *, durable: bool, step: Step 
         raise store_error(e, f"write {dst.name}") from None
     step("write:linked")  # the job is in place; the temp name is an orphan
     _unlink_quietly(tmp)
-    if durable:
+    if durable and sync_dir:
         fsync_dir(dst.parent)
 
 

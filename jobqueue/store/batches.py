@@ -50,8 +50,11 @@ def is_committed(batch: Path) -> bool:
     return (batch / COMMIT).exists()
 
 
-def publish(layout: Layout, batch: Path, *, durable: bool, step: _fs.Step | None = None) -> None:
-    """Move a committed batch's files into pending/ (idempotent: recovery may race us)."""
+def publish(
+    layout: Layout, batch: Path, *, sync_pending: bool, step: _fs.Step | None = None
+) -> None:
+    """Move a committed batch's files into pending/ (idempotent: recovery may race us);
+    ``sync_pending``: fsync pending/ once they are there."""
     pending = layout.status_dir("pending")
     for job_id in sorted(_fs.list_names(batch)):
         try:
@@ -60,7 +63,7 @@ def publish(layout: Layout, batch: Path, *, durable: bool, step: _fs.Step | None
             continue  # another process finishing the same batch moved it first
         if step is not None:
             step("add:published")  # a crash here: COMMIT is there, recovery moves the rest
-    if durable:
+    if sync_pending:
         _fs.fsync_dir(pending)
     remove_tree(batch)
 

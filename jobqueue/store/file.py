@@ -154,11 +154,17 @@ class FileStore(JobFiles):
     # --- adding --------------------------------------------------------------------------
 
     def add(self, jobs: Sequence[PendingJob]) -> list[Job]:
+        """The jobs are announced before pending/ is fsynced: a worker may start one while
+        this call makes it durable (the file itself is synced before it is linked in),
+        which takes an idle worker's wake-up off the directory fsync."""
         with _fs.as_store_error("add jobs"):
             self._ensure_recovered()
             results, fresh = self._add_under_key_locks(jobs)
         self._step("add:written")
         self.announce(fresh)
+        if fresh and self.durable:
+            with _fs.as_store_error("add jobs"):
+                _fs.fsync_dir(self.paths.status_dir("pending"))
         for job in fresh:
             self._record(None, job)
         return results
@@ -182,7 +188,7 @@ class FileStore(JobFiles):
                     self.paths, fresh, self._owner, durable=self.durable, step=self._step
                 )
                 self._step("add:batch-committed")
-                batches.publish(self.paths, batch, durable=self.durable, step=self._step)
+                batches.publish(self.paths, batch, sync_pending=False, step=self._step)
         return results, fresh
 
     def _dedupe(self, jobs: Sequence[PendingJob]) -> tuple[list[Job], list[PendingJob]]:
@@ -210,7 +216,8 @@ class FileStore(JobFiles):
         dst = self.paths.job("pending", job.metadata.id)
         tmp = self.paths.tmp_file(dst.name, self._owner)
         try:
-            _fs.link_atomic(dst, codec.encode(job), tmp, durable=self.durable, step=self._step)
+            data = codec.encode(job)
+            _fs.link_atomic(dst, data, tmp, durable=self.durable, step=self._step, sync_dir=False)
         except FileExistsError:
             raise InvalidJob(f"job id {job.metadata.id!r} is already taken") from None
 

@@ -101,7 +101,7 @@ def _batches(store: FileStore) -> None:
         if entry.is_dir() and batches.is_committed(batch):
             log.warning("finishing an interrupted enqueue_many batch %s", entry.name)
             job_ids = _fs.list_names(batch)
-            batches.publish(store.paths, batch, durable=store.durable)
+            batches.publish(store.paths, batch, sync_pending=store.durable)
             _announce(store, job_ids)
         else:
             batches.remove_tree(batch)
