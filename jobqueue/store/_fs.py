@@ -171,22 +171,52 @@ def replace_atomic(
 def link_atomic(
     dst: Path, data: bytes, tmp: Path, *, durable: bool, step: Step = no_step, sync_dir: bool = True
 ) -> None:
-    """Like replace_atomic, but FileExistsError if ``dst`` exists (a hard link never clobbers).
+    """Like replace_atomic, but FileExistsError if ``dst`` exists: it never clobbers.
     ``sync_dir=False``: the caller fsyncs ``dst``'s directory (once for many, or later)."""
     try:
         write_file(tmp, data, durable=durable)
         step("write:tmp")
-        os.link(tmp, dst)
+        rename_noreplace(tmp, dst)
     except FileExistsError:
         _unlink_quietly(tmp)
         raise
     except OSError as e:
         _unlink_quietly(tmp)
         raise store_error(e, f"write {dst.name}") from None
-    step("write:linked")  # the job is in place; the temp name is an orphan
-    _unlink_quietly(tmp)
+    step("write:linked")  # the job is in place (a crash just before: an orphan temp file)
     if durable and sync_dir:
         fsync_dir(dst.parent)
+
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+
+
+def rename_noreplace(src: Path, dst: Path) -> None:
+    """Rename ``src`` (any kind of entry, a symlink not followed) to ``dst``;
+    FileExistsError if ``dst`` exists. Linux's renameat2 does it in one call. Elsewhere,
+    or where the filesystem refuses the flag: a hard link, which never clobbers, then an
+    unlink of ``src`` (measured: 30 us an enqueue more; a crash between the two leaves
+    ``src`` behind); and where there are no hard links (or ``src`` is a directory), a
+    rename after checking that the name is free."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "renameat2"):
+        names = os.fsencode(src), os.fsencode(dst)
+        if libc.renameat2(_AT_FDCWD, names[0], _AT_FDCWD, names[1], _RENAME_NOREPLACE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS):
+            raise OSError(err, os.strerror(err), str(dst))
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EMLINK):
+            raise
+        if os.path.lexists(dst):
+            raise FileExistsError(errno.EEXIST, "taken", str(dst)) from None
+        os.rename(src, dst)
+        return
+    _unlink_quietly(src)
 
 
 def read_file(path: Path) -> bytes:

@@ -5,14 +5,13 @@ move keeps bytes, mode and even a symlink as it was: nothing is read through it)
 counted in ``stats``; ``jobqueue doctor`` lists what waits there for a person.
 
 Names are ``<status>~<original name>.json``, shortened so that any name that fits in a
-directory still fits here, with ``~2``, ``~3``... when a name is taken. The move is a
-hard link then an unlink, which never replaces an existing entry: two processes
-quarantining at once cannot overwrite each other's file.
+directory still fits here, with ``~2``, ``~3``... when a name is taken. The move never
+replaces an existing entry (``_fs.rename_noreplace``): two processes quarantining at
+once cannot overwrite each other's file.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
 import os
@@ -43,7 +42,7 @@ def move_aside(quarantine: Path, path: Path, status: str, reason: str) -> Path |
     for n in range(1, _ATTEMPTS + 1):
         dst = quarantine / (f"{base}.json" if n == 1 else f"{base}~{n}.json")
         try:
-            _move_no_clobber(path, dst)
+            _fs.rename_noreplace(path, dst)
         except FileExistsError:
             continue
         except FileNotFoundError:
@@ -55,18 +54,3 @@ def move_aside(quarantine: Path, path: Path, status: str, reason: str) -> Path |
         return dst
     log.error("cannot quarantine %s: %d names taken", path, _ATTEMPTS)
     return None
-
-
-def _move_no_clobber(src: Path, dst: Path) -> None:
-    """rename() that never replaces ``dst`` (FileExistsError instead)."""
-    try:
-        os.link(src, dst, follow_symlinks=False)
-    except OSError as e:
-        if e.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EMLINK):
-            raise
-        # No hard links here (or a directory): rename, after checking the name is free.
-        if os.path.lexists(dst):
-            raise FileExistsError(errno.EEXIST, "taken", str(dst)) from None
-        os.rename(src, dst)
-        return
-    _fs.unlink_quietly(src)

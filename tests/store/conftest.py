@@ -6,6 +6,8 @@ that need two claimers (or a fresh view after a crash) ask for ``open_store``.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,3 +39,14 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
 @pytest.fixture
 def store(open_store: StoreFactory) -> JobStore:
     return open_store()
+
+
+@pytest.fixture(scope="module")
+def dead_token() -> str:
+    """The owner token (``<pid>-<start ticks>``, see jobqueue.process) of a process that
+    has exited: what temp, staged and claimed names carry once their owner is gone."""
+    code = "from jobqueue.process import owner_token; print(owner_token())"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+    return done.stdout.strip()

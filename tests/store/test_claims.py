@@ -8,8 +8,6 @@ a missing or unreadable running or end file.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -135,15 +133,6 @@ def test_the_worker_leaving_syncs_its_ends(
     durable.unregister_worker(WORKER_A.name)
 
     assert claimed(durable) == []
-
-
-@pytest.fixture(scope="module")
-def dead_token() -> str:
-    code = "from jobqueue.process import owner_token; print(owner_token())"
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
-    )
-    return done.stdout.strip()
 
 
 def left_by_a_dead_claimer(

@@ -36,16 +36,6 @@ def store(data_dir: Path) -> FileStore:
     return FileStore(data_dir, durable=False, rescan_interval=0)
 
 
-@pytest.fixture(scope="module")
-def dead_token() -> str:
-    """The owner token of a process that has exited."""
-    code = "from jobqueue.process import owner_token; print(owner_token())"
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
-    )
-    return done.stdout.strip()
-
-
 def claim(store: FileStore, clock: FakeClock, types: set[str] | None = None) -> RunningJob:
     job = store.claim(WORKER_A, clock.now(), types)
     assert job is not None, "expected a due job"
@@ -541,37 +531,3 @@ def test_lock_files_left_by_a_killed_process_never_block(
         store.move(job, transitions.complete(job, None, clock.now()))
     store.recover()
     assert store.counts(clock.now())["complete"] == 2
-
-
-_PRODUCE = """
-import sys
-from jobqueue import JobQueue
-queue = JobQueue(sys.argv[1], durable=False)
-for n in range(int(sys.argv[2])):
-    queue.enqueue("t", {"n": n})
-"""
-
-
-def test_index_compaction_under_concurrent_enqueues_never_hides_a_job(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Appenders take no lock: a line written to the old log while a compaction replaces
-    it must still reach the claimer, without its fallback listing of pending/."""
-    monkeypatch.setattr("jobqueue.store.pending_index._COMPACT_MIN_LINES", 300)
-    data, per_producer = tmp_path / "data", 1500
-    store = FileStore(data, durable=False, rescan_interval=1e9)  # never falls back to listing
-    store.claim(WORKER_A, FakeClock().now())  # the first claim's reconcile, on an empty dir
-    producers = [
-        subprocess.Popen([sys.executable, "-c", _PRODUCE, str(data), str(per_producer)])
-        for _ in range(3)
-    ]
-    claimed: set[str] = set()
-    later = FakeClock().now() + timedelta(days=3650)  # every job is due
-    deadline = time.monotonic() + 60
-    while len(claimed) < 3 * per_producer and time.monotonic() < deadline:
-        job = store.claim(WORKER_A, later)
-        if job is not None:
-            claimed.add(job.metadata.id)
-    for p in producers:
-        assert p.wait(timeout=30) == 0
-    assert len(claimed) == 3 * per_producer

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from jobqueue.store import _fs
 from jobqueue.store._fs import Appender, FileLock
 
 
@@ -39,6 +40,7 @@ def test_threads_never_hold_a_lock_together(tmp_path: Path) -> None:
 _HOLD = """
 import sys, time
 from pathlib import Path
+from jobqueue.store import _fs
 from jobqueue.store._fs import Appender, FileLock
 with FileLock(Path(sys.argv[1])):
     print("held", flush=True)
@@ -118,3 +120,29 @@ def test_appender_closes_its_descriptor_when_collected(tmp_path: Path) -> None:
     gc.collect()
 
     assert len(os.listdir("/proc/self/fd")) <= before + 1
+
+
+@pytest.mark.parametrize("renameat2", [True, False], ids=["renameat2", "link-fallback"])
+def test_rename_noreplace_moves_any_entry_and_never_clobbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, renameat2: bool
+) -> None:
+    if not renameat2:
+        monkeypatch.setattr(_fs, "_libc", lambda: None)
+    (tmp_path / "file").write_bytes(b"mine")
+    (tmp_path / "taken").write_bytes(b"theirs")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+
+    with pytest.raises(FileExistsError):
+        _fs.rename_noreplace(tmp_path / "file", tmp_path / "taken")
+    _fs.rename_noreplace(tmp_path / "file", tmp_path / "moved")
+    _fs.rename_noreplace(tmp_path / "dir", tmp_path / "moved-dir")
+    _fs.rename_noreplace(tmp_path / "link", tmp_path / "moved-link")
+
+    assert (tmp_path / "taken").read_bytes() == b"theirs"
+    assert (tmp_path / "moved").read_bytes() == b"mine"
+    assert (tmp_path / "moved-dir").is_dir()
+    assert os.readlink(tmp_path / "moved-link") == str(tmp_path / "elsewhere")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "moved", "moved-dir", "moved-link", "taken"
+    ]  # fmt: skip

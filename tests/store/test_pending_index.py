@@ -254,32 +254,39 @@ def test_a_fresh_store_lists_pending_rather_than_try_many_claimed_jobs(
     assert listed.count(str(store.paths.status_dir("pending"))) == 1
 
 
-# --- compaction while others append runs ------------------------------------------------------
+# --- compaction while others append lines and runs ---------------------------------------------
 
 
-_PRODUCE_BATCHES = """
+_PRODUCE = """
 import sys
 from jobqueue import JobQueue
 queue = JobQueue(sys.argv[1], durable=False)
-for n in range(int(sys.argv[2]) // 100):
-    queue.enqueue_many("t", [{"n": n} for _ in range(100)])
+count = int(sys.argv[2])
+if sys.argv[3] == "lines":
+    for n in range(count):
+        queue.enqueue("t", {"n": n})
+else:
+    for n in range(count // 100):
+        queue.enqueue_many("t", [{"n": n} for _ in range(100)])
 """
 
 
-def test_compaction_under_concurrent_batches_never_hides_a_job(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("appends", ["lines", "runs"])
+def test_compaction_under_concurrent_appends_never_hides_a_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, appends: str
 ) -> None:
-    """Runs appended to the old log while a compaction replaces it reach the claimer."""
+    """Appenders take no lock: lines and runs (enqueue_many) appended to the old log while
+    a compaction replaces it must still reach the claimer, without a listing of pending/."""
     monkeypatch.setattr("jobqueue.store.pending_index._COMPACT_MIN_LINES", 300)
     data, per_producer = tmp_path / "data", 1500
-    store = FileStore(data, durable=False, rescan_interval=1e9)
+    store = FileStore(data, durable=False, rescan_interval=1e9)  # never falls back to listing
     store.claim(WORKER_A, FakeClock().now())  # idle: its one listing, on an empty dir
     producers = [
-        subprocess.Popen([sys.executable, "-c", _PRODUCE_BATCHES, str(data), str(per_producer)])
+        subprocess.Popen([sys.executable, "-c", _PRODUCE, str(data), str(per_producer), appends])
         for _ in range(3)
     ]
     claimed: set[str] = set()
-    later = FakeClock().now() + timedelta(days=3650)
+    later = FakeClock().now() + timedelta(days=3650)  # every job is due
     deadline = time.monotonic() + 60
     while len(claimed) < 3 * per_producer and time.monotonic() < deadline:
         job = store.claim(WORKER_A, later)
