@@ -55,6 +55,7 @@ from .event_log import Tail, follow
 from .job_files import EPOCH, JobFiles
 from .pending_index import Entry, PendingIndex
 from .shared import SharedState
+from .spares import Spares
 from .unique import UniqueKeys
 from .watch import watch
 from .workers import WorkerRecords
@@ -65,6 +66,11 @@ T = TypeVar("T")
 
 def to_us(at: datetime) -> int:
     return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def _close(claims: Claims, spares: Spares) -> None:
+    claims.flush()
+    spares.clear()
 
 
 def entry_of(job: PendingJob) -> Entry:
@@ -91,8 +97,9 @@ class FileStore(JobFiles):
         self._keys = UniqueKeys(self.paths, get=self.get, write=self._write_bytes)
         self._shared = SharedState(self.paths, self._write_bytes)
         self._claims = Claims(self.paths.root, durable=durable, retire=self._spares.put)
-        # Sync the last group of ends at exit, or when the store is collected.
-        self._flush_at_exit = weakref.finalize(self, self._claims.flush)
+        # At exit, or when the store is collected: sync the last group of ends, and
+        # delete the spare files nobody will fill.
+        self._close = weakref.finalize(self, _close, self._claims, self._spares)
 
     def __repr__(self) -> str:
         return f"FileStore({str(self.paths.root)!r}, durable={self.durable})"

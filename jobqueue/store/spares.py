@@ -50,3 +50,11 @@ class Spares:
     def take(self) -> Path | None:
         with self._lock:
             return self._spares.popleft() if self._spares else None
+
+    def clear(self) -> None:
+        """Delete the spares (the process is leaving: left behind, they would read as a
+        dead process's temp files until the next recovery)."""
+        with self._lock:
+            spares, self._spares = list(self._spares), collections.deque()
+        for spare in spares:
+            _fs.unlink_quietly(spare)

@@ -7,6 +7,8 @@ is left alone.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,3 +96,27 @@ def test_spares_beyond_the_limit_are_deleted(tmp_path: Path) -> None:
         pool.put(tmp_path / f"f{n}")
 
     assert len(list(tmp_path.iterdir())) == spares.KEEP
+
+
+_RUN_AND_EXIT = """
+import sys
+from datetime import UTC, datetime
+from jobqueue import JobQueue, transitions
+from jobqueue.job import WorkerInfo
+queue = JobQueue(sys.argv[1])  # durable: its ends wait for a group barrier
+for n in range(3):
+    queue.enqueue("t", {"n": n})
+worker = WorkerInfo(name="w", host="h", pid=1)
+while (job := queue.store.claim(worker, datetime.now(UTC))) is not None:
+    queue.store.move(job, transitions.complete(job, None, datetime.now(UTC)))
+"""
+
+
+def test_a_process_that_exits_leaves_no_spares_and_no_originals(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    subprocess.run([sys.executable, "-c", _RUN_AND_EXIT, str(data)], check=True, timeout=60)
+
+    jobs = data / "jobs"
+    assert list((jobs / ".tmp").iterdir()) == []
+    assert list((jobs / ".claimed").iterdir()) == []
+    assert len(list((jobs / "complete").iterdir())) == 3
