@@ -70,7 +70,7 @@ class Layout:
         return self.staging / f"{job_id}~{owner}~{secrets.token_hex(3)}.json"
 
     def claimed_file(self, job_id: str, owner: str) -> Path:
-        """Named like a staged file (see ``claimed``)."""
+        """Named like a staged file: the pending file of a running job (see ``claims``)."""
         return self.claimed / f"{job_id}~{owner}~{secrets.token_hex(3)}.json"
 
     def batch_dir(self, owner: str) -> Path:
