@@ -9,6 +9,11 @@ its attempt's end is on disk (see ``claims``), is not deleted: it is renamed int
 file. Nobody reads a spare: it has a temp file's name, carries this process's owner
 token (recovery deletes it once the process is gone), and a file only ever leaves here
 by the rename that puts a complete document in place.
+
+After a power cut, a spare filled without an fsync (a running file, or an end waiting
+for its group's barrier) may show its old bytes under its new name. Those are a pending
+document, never the running or ended one expected there, so reading it quarantines it,
+and recovery puts the claim's original back into pending/ (see ``claims``).
 """
 
 from __future__ import annotations
