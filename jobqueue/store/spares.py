@@ -11,9 +11,11 @@ token (recovery deletes it once the process is gone), and a file only ever leave
 by the rename that puts a complete document in place.
 
 After a power cut, a spare filled without an fsync (a running file, or an end waiting
-for its group's barrier) may show its old bytes under its new name. Those are a pending
-document, never the running or ended one expected there, so reading it quarantines it,
-and recovery puts the claim's original back into pending/ (see ``claims``).
+for its group's barrier) may show its old bytes under its new name: a pending document.
+Under another job's name, or in running/ or an end directory, reading it quarantines it
+and recovery puts the claim's original back into pending/ (see ``claims``); in pending/
+under its own job's name (a retry) it is an older state of that job, which runs again.
+Either way no job is lost.
 """
 
 from __future__ import annotations
