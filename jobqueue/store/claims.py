@@ -114,6 +114,8 @@ class Claims:
             return
         try:
             _fs.syncfs(self.root)
+        except FileNotFoundError:
+            return  # the data directory is gone, and its originals with it
         except OSError as e:  # keep them: the next barrier may succeed
             log.warning("could not sync %d ended job(s) to disk: %s", len(originals), e)
             with self._lock:
