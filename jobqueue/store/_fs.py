@@ -244,26 +244,16 @@ def read_file(path: Path) -> bytes:
         os.close(fd)
 
 
-def append(path: Path, data: bytes) -> int:
-    """Append ``data`` with one write (O_APPEND: concurrent lines never interleave);
-    O_NOFOLLOW so a symlink planted in the tree cannot make us write outside it.
-    Returns the inode written to (a caller can tell if the file was replaced meanwhile)."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, FILE_MODE)
-    try:
-        os.write(fd, data)
-        return os.fstat(fd).st_ino
-    finally:
-        os.close(fd)
-
-
 class Appender:
     """Appends lines to one file at a time through a descriptor kept open between calls.
 
-    Opening the file for each line cost more than the rest of recording an event; the
-    descriptor is reopened when the caller names another file (the event log's next
-    hour) or when the file was deleted meanwhile (a line written to an unlinked file
-    would be lost). Thread-safe; closed when the Appender is collected."""
+    Opening the file for each line cost more than the rest of recording an event or
+    announcing a job. The descriptor is reopened when the caller names another file (the
+    event log's next hour), and when the file was deleted or replaced meanwhile (a line
+    written to an unlinked file would be lost: it is written again to the file now
+    there). O_APPEND, one write per line, so concurrent lines never interleave;
+    O_NOFOLLOW, so a symlink planted in the tree cannot make us write outside it.
+    Thread-safe; closed when the Appender is collected."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -271,12 +261,19 @@ class Appender:
         self._fd = -1
         self._close = weakref.finalize(self, _close_quietly, [-1])
 
-    def write(self, path: Path, data: bytes) -> None:
-        """One append (O_APPEND: concurrent lines never interleave)."""
+    def write(self, path: Path, data: bytes) -> int:
+        """Append ``data``; returns the inode written to (a caller can tell if the file
+        was replaced right after)."""
         with self._lock:
-            if (path is not self._path and path != self._path) or os.fstat(self._fd).st_nlink == 0:
+            if path is not self._path and path != self._path:
                 self._reopen(path)
             os.write(self._fd, data)
+            st = os.fstat(self._fd)
+            if st.st_nlink == 0:  # deleted, or renamed over: write it to the file there now
+                self._reopen(path)
+                os.write(self._fd, data)
+                st = os.fstat(self._fd)
+            return st.st_ino
 
     def _reopen(self, path: Path) -> None:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -52,7 +52,7 @@ from ..metrics import Sample
 from . import _fs, batches, recovery
 from .claims import Claims
 from .event_log import Tail, follow
-from .job_files import EPOCH, JobFiles
+from .job_files import EPOCH, JobFiles, copies_in
 from .pending_index import Entry, PendingIndex
 from .shared import SharedState
 from .spares import Spares
@@ -425,7 +425,7 @@ class FileStore(JobFiles):
         """A deleted job's originals still waiting for a barrier (in any process) go now:
         recovery would otherwise take one for an end lost to a power loss and put the
         job back (see claims)."""
-        originals = [p for p in self._staged_names(job_id) if p.parent == self.paths.claimed]
+        originals = copies_in(self.paths.claimed, job_id)
         for original in originals:
             _fs.unlink_quietly(original)
         if originals and self.durable:

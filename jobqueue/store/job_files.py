@@ -140,14 +140,8 @@ class JobFiles:
         return self._staged_copy(job_id)
 
     def _staged_names(self, job_id: str) -> list[Path]:
-        """Staged copies of this id, and claimed originals (scans of directories that hold
-        a few entries; ``glob`` compiled a pattern per call and cost a fifth of an enqueue)."""
-        prefix = f"{job_id}~"
-        found = []
-        for directory in (self.paths.staging, self.paths.claimed):
-            with os.scandir(directory) as entries:
-                found += [Path(e.path) for e in entries if e.name.startswith(prefix)]
-        return found
+        """Staged copies of this id, and claimed originals."""
+        return copies_in(self.paths.staging, job_id) + copies_in(self.paths.claimed, job_id)
 
     def _in_staging(self, job_id: str) -> bool:
         return any(self._staged_names(job_id))
@@ -245,6 +239,14 @@ class JobFiles:
             return None
         except (OSError, _fs.NotAFile, ValueError, KeyError, TypeError):
             return CancelRequest(reason=None, at=EPOCH)  # unreadable, but asked for
+
+
+def copies_in(directory: Path, job_id: str) -> list[Path]:
+    """The ``<id>~...`` entries of a directory that holds a few (a scan: ``glob``
+    compiled a pattern per call and cost a fifth of an enqueue)."""
+    prefix = f"{job_id}~"
+    with os.scandir(directory) as entries:
+        return [Path(e.path) for e in entries if e.name.startswith(prefix)]
 
 
 def _same_attempt(job: RunningJob, current: Job | None) -> bool:

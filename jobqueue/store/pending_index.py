@@ -203,6 +203,7 @@ class PendingIndex:
     ) -> None:
         self._log = index_dir / "pending.log"
         self._lock_path = index_dir / "lock"
+        self._appender = _fs.Appender()
         self._pending_dir = pending_dir
         self._read_entry = read_entry
         self._mutex = threading.RLock()
@@ -229,10 +230,10 @@ class PendingIndex:
             data = b"".join(e.line() for e in batch)
         if not data:
             return
-        # No lock (it cost a third of an enqueue): if a compaction replaced the log between
-        # our open and now, our lines may be in the old file only, so write them again.
+        # No lock (it cost a third of an enqueue): if a compaction replaced the log just
+        # after our write, our lines may be in the old file only, so write them again.
         # A line read twice is harmless: the index keeps the last entry per id.
-        while _fs.append(self._log, data) != _inode(self._log):
+        while self._appender.write(self._log, data) != _inode(self._log):
             pass
 
     # --- readers ----------------------------------------------------------------------
@@ -420,7 +421,7 @@ class PendingIndex:
 
     def _carry_over(self, lines: bytes, now_us: int) -> None:
         if lines:
-            _fs.append(self._log, lines)
+            self._appender.write(self._log, lines)
             self._read_new_lines(now_us)
 
 
