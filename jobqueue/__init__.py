@@ -35,7 +35,8 @@ from .job import (
 from .queue import JobQueue
 from .ratelimit import RateLimit
 from .retry import RetryPolicy
-from .schedules import CronPatterns, Schedule
+from .schedules.cron import CronPatterns
+from .schedules.model import Schedule
 from .worker import HandlerWorker, JobContext, JobWorker
 
 __all__ = [

@@ -9,11 +9,14 @@ from typing import Protocol
 class Clock(Protocol):
     """A source of the current time, always timezone-aware UTC."""
 
-    def now(self) -> datetime: ...
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC: it is compared with stored aware times."""
+        ...
 
 
 class SystemClock:
     """The real clock."""
 
     def now(self) -> datetime:
+        """The wall clock in UTC (aware)."""
         return datetime.now(UTC)

@@ -4,13 +4,15 @@
   + JobNotFound          no job has this id
   + ScheduleNotFound     no schedule has this name
   + InvalidJob           bad id, type, params or option, or a job file that cannot be read
+    + InvalidOption      a worker or command-line option with a bad value
   + JobCancelled         raised inside execute_job once a cancel was requested
   + JobTimeout           the error type recorded when an attempt overruns its timeout
   + PermanentError       raise it in a handler: fail now, no retries
   + RetryLater           raise it in a handler: retry after the delay you give
   + RateLimited          a RateLimit deferred the job (it goes back to pending, no attempt)
   + StaleJob             the job changed under us (another worker, a cancel or the reaper won)
-  + StoreError           the data directory cannot be written (full disk, read-only, permissions)
+  + StoreError           the backend failed (full disk, read-only, database down); see __cause__
+    + NoQueue            (jobqueue.backend) a read-only open found no store there
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ class JobNotFound(JobQueueError):
 
 class InvalidJob(JobQueueError):
     """Bad input: an id, type, params or option, or a job file that cannot be read."""
+
+
+class InvalidOption(InvalidJob):
+    """A worker or command-line option with a bad value (exit code 2, like bad input)."""
 
 
 class JobCancelled(JobQueueError):
@@ -67,7 +73,8 @@ class StaleJob(JobQueueError):
 
 
 class StoreError(JobQueueError):
-    """The data directory could not be read or written (full disk, read-only, permissions)."""
+    """The backend failed: a full disk, a read-only tree, a database that is down. The
+    original exception is its ``__cause__``; a worker backs off and tries again."""
 
 
 class RetryLater(JobQueueError):

@@ -22,6 +22,8 @@ EVENT_NAMES: tuple[EventName, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class JobEvent:
+    """One change to one job, as ``queue.events()`` yields it; ``at`` is the job's own time."""
+
     event: EventName
     job_id: str
     job_type: str

@@ -5,8 +5,8 @@ metrics) and these functions judge them.
 
 A worker record is **stale** when its process ran on this host and is gone (checked
 with its start time, so a reused pid does not fool us), or when its ``heartbeat_at`` is
-older than the worker's own ``stale_after`` (30 s when the record does not say), or
-when it cannot be read as a record at all. A worker that stops cleanly deletes its
+older than the worker's own ``stale_after``. (An unreadable record never gets here:
+the backend skips it.) A worker that stops cleanly deletes its
 record, so stale records are the ones left by workers that were killed or hung.
 
 The verdict, worst first (every rule that holds is listed in ``reasons``):
@@ -27,12 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from .backend import WorkerRecord
 from .process import is_alive
-
-#: A record that does not say how long its worker may stay silent gets this.
-DEFAULT_STALE_AFTER = 30.0
-#: The keys of a worker in ``queue.workers()`` (INTERFACE.md).
-WORKER_KEYS = ("name", "host", "pid", "started_at", "heartbeat_at", "concurrency", "running")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,42 +48,36 @@ DEFAULT_LIMITS = HealthLimits()
 
 @dataclass(frozen=True, slots=True)
 class WorkerState:
-    #: The INTERFACE keys; times are aware datetimes (None when the record lacks them).
-    record: dict[str, Any]
+    """A registry record with its verdict; ``stale``: killed or silent, not merely idle."""
+
+    record: WorkerRecord
     stale: bool
 
 
-def _time(value: Any) -> datetime | None:
-    try:
-        at = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return None
-    return at if at.tzinfo is not None else None
+def worker_state(record: WorkerRecord, now: datetime, host: str) -> WorkerState:
+    """Judge one registry record (see the module docstring)."""
+    if record.host == host and not is_alive(record.pid, record.pid_started):
+        return WorkerState(record, True)
+    return WorkerState(record, (now - record.heartbeat_at).total_seconds() > record.stale_after)
 
 
-def worker_state(doc: Mapping[str, Any], now: datetime, host: str) -> WorkerState:
-    """Read one registry record and judge it (see the module docstring)."""
-    record = {key: doc.get(key) for key in WORKER_KEYS}
-    record["started_at"] = _time(doc.get("started_at"))
-    record["heartbeat_at"] = heartbeat = _time(doc.get("heartbeat_at"))
-    record["running"] = [str(i) for i in doc.get("running") or []]
-    return WorkerState(record, heartbeat is None or _is_stale(doc, heartbeat, now, host))
-
-
-def _is_stale(doc: Mapping[str, Any], heartbeat: datetime, now: datetime, host: str) -> bool:
-    pid, started = doc.get("pid"), doc.get("pid_started")
-    started = started if isinstance(started, int | float) else None
-    if doc.get("host") == host and isinstance(pid, int) and not is_alive(pid, started):
-        return True
-    limit = doc.get("stale_after")
-    limit = limit if isinstance(limit, int | float) else DEFAULT_STALE_AFTER
-    return (now - heartbeat).total_seconds() > limit
-
-
-def worker_states(docs: Sequence[Mapping[str, Any]], now: datetime, host: str) -> list[WorkerState]:
+def worker_states(records: Sequence[WorkerRecord], now: datetime, host: str) -> list[WorkerState]:
     """Every record, judged; live and stale alike, ordered by name."""
-    states = [worker_state(doc, now, host) for doc in docs]
-    return sorted(states, key=lambda s: str(s.record["name"]))
+    states = [worker_state(record, now, host) for record in records]
+    return sorted(states, key=lambda s: s.record.name)
+
+
+def worker_dict(record: WorkerRecord) -> dict[str, Any]:
+    """A record as ``queue.workers()`` shows it (INTERFACE's keys, aware datetimes)."""
+    return {
+        "name": record.name,
+        "host": record.host,
+        "pid": record.pid,
+        "started_at": record.started_at,
+        "heartbeat_at": record.heartbeat_at,
+        "concurrency": record.concurrency,
+        "running": list(record.running),
+    }
 
 
 def assess(

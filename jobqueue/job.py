@@ -54,6 +54,9 @@ class WorkerInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Progress:
+    """What a running job last reported: ``percentage`` (0-100), and an optional
+    ``stage`` and ``message`` for people watching it."""
+
     percentage: float
     stage: str | None = None
     message: str | None = None
@@ -61,6 +64,9 @@ class Progress:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorInfo:
+    """Why an attempt failed, as plain text: it must survive JSON and any process, so
+    the exception itself is not kept."""
+
     type: str
     message: str
     traceback: str | None = None
@@ -78,6 +84,8 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PendingJob:
+    """Waiting in ``pending/``: due at ``metadata.run_at`` (now, or deferred)."""
+
     status: ClassVar[Status] = "pending"
     metadata: Metadata
     params: Params
@@ -86,6 +94,8 @@ class PendingJob:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunningJob:
+    """Claimed by exactly one ``worker``; ``heartbeat_at`` shows it is still alive."""
+
     status: ClassVar[Status] = "running"
     metadata: Metadata
     params: Params
@@ -98,6 +108,8 @@ class RunningJob:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CompleteJob:
+    """Ended with a ``result`` (whatever the handler returned, as JSON)."""
+
     status: ClassVar[Status] = "complete"
     metadata: Metadata
     params: Params
@@ -109,6 +121,8 @@ class CompleteJob:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FailedJob:
+    """Ended without a result: retries exhausted, or a permanent error (``error``)."""
+
     status: ClassVar[Status] = "failed"
     metadata: Metadata
     params: Params
@@ -119,6 +133,8 @@ class FailedJob:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CancelledJob:
+    """Ended by a person's cancel (``reason``), pending or running; never retried."""
+
     status: ClassVar[Status] = "cancelled"
     metadata: Metadata
     params: Params
@@ -128,7 +144,6 @@ class CancelledJob:
 
 
 Job: TypeAlias = PendingJob | RunningJob | CompleteJob | FailedJob | CancelledJob
-EndedJob: TypeAlias = CompleteJob | FailedJob | CancelledJob
 
 
 def ended_at(job: Job) -> datetime | None:

@@ -54,6 +54,7 @@ class Sample:
 
 
 def sample_of(event: JobEvent) -> Sample:
+    """The sample a backend without stored samples derives from a decoded event."""
     return Sample(event.event, event.job_type, event.at, event.job.metadata.retry_count,
                   last_attempt_seconds(event.job))  # fmt: skip
 

@@ -47,6 +47,7 @@ class EnqueueOptions:
             check_key(self.user_id, "user id")
 
     def due(self, now: datetime) -> datetime:
+        """The job's ``run_at`` in UTC (``now`` plus ``delay`` by default); InvalidJob past 9999."""
         delay = to_timedelta(self.delay or 0, "delay")
         try:
             # In UTC, as it reads back from disk; out of range near year 1 or 9999.
@@ -55,6 +56,7 @@ class EnqueueOptions:
             raise InvalidJob("run_at or delay is out of range (past the year 9999)") from None
 
     def timeout_seconds(self) -> float | None:
+        """The timeout in seconds as the metadata stores it; None: no limit; InvalidJob if <= 0."""
         if self.timeout is None:
             return None
         seconds = to_timedelta(self.timeout, "timeout").total_seconds()
@@ -63,6 +65,7 @@ class EnqueueOptions:
         return seconds
 
     def build(self, job_id: str, job_type: str, params: Params, now: datetime) -> PendingJob:
+        """The new pending job; ``params`` must already be normalized (``normalize_params``)."""
         meta = Metadata(
             id=job_id,
             type=check_type(job_type),

@@ -27,6 +27,7 @@ def start_ticks(pid: int) -> float | None:
 
 
 def pid_exists(pid: int) -> bool:
+    """Whether some process has this pid (maybe not ours, maybe a reuse: see ``is_alive``)."""
     if pid <= 0:
         return False
     try:
@@ -49,6 +50,7 @@ def is_alive(pid: int, started: float | None) -> bool:
 
 
 def hostname() -> str:
+    """This host's name: pids are only checked for records written on the same host."""
     return socket.gethostname()
 
 

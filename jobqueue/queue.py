@@ -1,22 +1,25 @@
-"""JobQueue: the public API over a store. Validation and state rules live here and in
-``transitions``; the store only persists and refuses stale writes."""
+"""JobQueue: the public API over a backend. Validation and state rules live here and in
+``transitions``; the backend only persists and refuses stale writes."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
+from itertools import islice
 from pathlib import Path
 from random import Random
 from typing import Any
 
 from . import reaper, transitions
+from .backend import Backend, open_backend
 from .clock import Clock, SystemClock
 from .durations import to_timedelta
-from .errors import InvalidJob, JobNotFound, JobQueueError, StaleJob
+from .errors import InvalidJob, JobNotFound, StaleJob, StoreError
 from .events import JobEvent
-from .health import DEFAULT_LIMITS, HealthLimits, assess, unreadable, worker_states
+from .health import DEFAULT_LIMITS, HealthLimits, assess, unreadable, worker_dict, worker_states
 from .ids import IdFactory, TimeIds, check_id, check_type
 from .job import (
     ENDED,
@@ -32,37 +35,73 @@ from .job import (
 from .metrics import summarize
 from .options import DEFAULT_MAX_PARAMS_BYTES, EnqueueOptions, normalize_params
 from .process import hostname
-from .schedules import CatchUp, Schedule, ScheduleBook
-from .store import FileStore, JobStore
+from .schedules.book import ScheduleBook
+from .schedules.model import CatchUp, Schedule, ScheduleSpec
+from .schedules.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
 _CAS_ATTEMPTS = 20  # a job can change under us a few times; more means something is wrong
 
 
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """One page of ``query_page``: the jobs, and whether more match past the last one."""
+
+    jobs: list[Job]
+    more: bool
+
+
 class JobQueue:
-    """A queue on one data directory (or any JobStore)."""
+    """A queue on one backend: a data directory (the default), ``memory://``, or any
+    ``Backend``; see ``jobqueue.backend.open_backend`` for the URLs."""
 
     def __init__(
         self,
-        data_dir: str | Path,
+        store: str | Path | Backend = "data",
         *,
-        durable: bool = True,
+        durable: bool | None = None,
+        create: bool = True,
         clock: Clock | None = None,
         new_id: IdFactory | None = None,
         rng: Random | None = None,
-        store: JobStore | None = None,
         max_params_bytes: int = DEFAULT_MAX_PARAMS_BYTES,
     ) -> None:
-        self.data_dir = Path(data_dir)
+        """``durable`` (file backend): False skips fsyncs. ``create=False`` opens an
+        existing store for reading without creating or repairing anything."""
+        if isinstance(store, str | Path):
+            self.backend: Backend = open_backend(store, create=create, durable=durable)
+        elif durable is not None:
+            raise InvalidJob("durable is an option of opening a store, not of an open backend")
+        else:
+            self.backend = store
         self.clock: Clock = clock or SystemClock()
         self.rng = rng or Random()
         self.new_id: IdFactory = new_id or TimeIds(self.rng)
-        self.store: JobStore = store or FileStore(self.data_dir, durable=durable)
         self.max_params_bytes = max_params_bytes
 
     def __repr__(self) -> str:
-        return f"JobQueue({str(self.data_dir)!r})"
+        return f"JobQueue({self.backend.location!r})"
+
+    @property
+    def location(self) -> str:
+        """Where the jobs are: the data directory's absolute path, or the store's URL."""
+        return self.backend.location
+
+    def reopened(self) -> JobQueue:
+        """The same queue on a new handle of its backend, sharing no connection, file or
+        lock with this one: what a forked process uses."""
+        return JobQueue(
+            self.backend.reopen(),
+            clock=self.clock,
+            new_id=self.new_id,
+            rng=self.rng,
+            max_params_bytes=self.max_params_bytes,
+        )
+
+    def close(self) -> None:
+        """Flush what the backend deferred and release what it holds."""
+        self.backend.close()
 
     # --- adding ----------------------------------------------------------------------------
 
@@ -107,7 +146,7 @@ class JobQueue:
             )
             for p in params_list
         ]
-        added = self.store.add(jobs)
+        added = self.backend.jobs.add(jobs)
         for job in added:
             log.debug("enqueued %s (%s)", job.metadata.id, job.metadata.type)
         return [j for j in added if isinstance(j, PendingJob | RunningJob)]
@@ -115,29 +154,61 @@ class JobQueue:
     # --- reading -----------------------------------------------------------------------------
 
     def get_job(self, id: str) -> Job | None:
-        return self.store.get(check_id(id))
+        """None if no such job; InvalidJob for a malformed id or an unreadable job file."""
+        return self.backend.jobs.get(check_id(id))
 
     def query_jobs(
         self,
         status: Status | Collection[Status] | None = None,
         type: str | None = None,
         limit: int | None = None,
+        *,
+        newest_first: bool = False,
+        after: str | None = None,
+        before: str | None = None,
     ) -> list[Job]:
-        """Jobs oldest first, optionally of some statuses and one type."""
+        """Jobs by id (creation order), oldest first or ``newest_first``, optionally of
+        some statuses and one type; ``after``/``before`` an id for keyset paging."""
+        return self.query_page(
+            status, type, limit, newest_first=newest_first, after=after, before=before
+        ).jobs
+
+    def query_page(
+        self,
+        status: Status | Collection[Status] | None = None,
+        type: str | None = None,
+        limit: int | None = None,
+        *,
+        newest_first: bool = False,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> JobPage:
+        """``query_jobs``, saying whether more jobs match past the page: the next page
+        starts ``after`` its last id, the previous one ends ``before`` its first."""
         statuses = _statuses(status)
         if type is not None:
             check_type(type)
-        if limit is not None and limit < 0:
-            raise InvalidJob(f"limit must not be negative: {limit}")
-        jobs: list[Job] = []
-        for job in self.store.scan(statuses, type):
-            if limit is not None and len(jobs) >= limit:
-                break
-            jobs.append(job)
-        return jobs
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise InvalidJob(f"limit must be a non-negative integer, not {limit!r}")
+        if after is not None and before is not None:
+            raise InvalidJob("give after or before, not both")
+        cursor = after if before is None else before
+        scan = self.backend.jobs.scan(
+            statuses,
+            type,
+            newest_first=newest_first != (before is not None),
+            after=None if cursor is None else check_id(cursor),
+        )
+        taken = list(scan if limit is None else islice(scan, limit + 1))
+        more = limit is not None and len(taken) > limit
+        jobs = taken[:limit]
+        if before is not None:
+            jobs.reverse()
+        return JobPage(jobs, more)
 
     def stats(self) -> dict[str, int]:
-        return dict(self.store.counts(self.clock.now()))
+        """Job counts per status, read from the store; ``delayed`` is part of ``pending``."""
+        return dict(self.backend.jobs.counts(self.clock.now()))
 
     # --- changing ----------------------------------------------------------------------------
 
@@ -150,10 +221,10 @@ class JobQueue:
             try:
                 match job:
                     case PendingJob():
-                        self.store.move(job, transitions.cancel_pending(job, reason, now))
+                        self.backend.jobs.move(job, transitions.cancel_pending(job, reason, now))
                         return True
                     case RunningJob():
-                        if self.store.request_cancel(job, reason, now):
+                        if self.backend.cancels.request(job, reason, now):
                             return True
                     case _:
                         return False
@@ -171,7 +242,7 @@ class JobQueue:
                 raise InvalidJob(f"job {id!r} is {job.status}: only failed or cancelled jobs retry")
             new = transitions.retry(job, self.clock.now())
             try:
-                self.store.move(job, new)
+                self.backend.jobs.move(job, new)
             except StaleJob:
                 continue
             return new
@@ -199,7 +270,7 @@ class JobQueue:
             raise InvalidJob("cleanup only removes complete, failed or cancelled jobs")
         cutoff = self.clock.now() - age
         found: list[Job] = []
-        for job in self.store.scan(chosen):
+        for job in self.backend.jobs.scan(chosen):
             at = ended_at(job)
             if at is None or at > cutoff:
                 continue
@@ -211,11 +282,11 @@ class JobQueue:
     def remove_jobs(self, type: str) -> int:
         """Delete the pending jobs of one type; returns how many."""
         check_type(type)
-        return sum(self._delete(job) for job in self.store.scan(["pending"], type))
+        return sum(self._delete(job) for job in self.backend.jobs.scan(["pending"], type))
 
     def _delete(self, job: Job) -> bool:
         try:
-            self.store.delete(job)
+            self.backend.jobs.delete(job)
         except StaleJob:
             return False
         return True
@@ -226,12 +297,17 @@ class JobQueue:
         """Yield JobEvents as they happen in any process (created, started, progress,
         retrying, completed, failed, cancelling, cancelled). History is replayed only from
         ``since``. Blocks waiting for events; stops after ``idle_timeout`` seconds without one."""
-        return self.store.events(since, idle_timeout=idle_timeout)
+        return self.backend.events.follow(since, idle_timeout=idle_timeout)
 
     def reap(self, stale_after: float | timedelta = 30) -> list[reaper.Reaped]:
         """Return running jobs whose worker is gone to pending (or failed, or cancelled when
         that was asked); see reaper."""
-        return reaper.reap(self.store, self.clock.now(), to_timedelta(stale_after, "stale_after"))
+        return reaper.reap(
+            self.backend.jobs,
+            self.backend.cancels,
+            self.clock.now(),
+            to_timedelta(stale_after, "stale_after"),
+        )
 
     # --- monitoring --------------------------------------------------------------------------
 
@@ -240,16 +316,16 @@ class JobQueue:
         average and p95 duration and error rate, overall and ``by_type`` (see
         ``jobqueue.metrics``). Read from the event log, which keeps 48 hours."""
         now, span = self.clock.now(), to_timedelta(window, "window")
-        return summarize(self.store.metric_samples(now - span), now, span)
+        return summarize(self.backend.events.samples(now - span), now, span)
 
     def workers(self, *, include_stale: bool = False) -> list[dict[str, Any]]:
         """Live workers: ``name, host, pid, started_at, heartbeat_at, concurrency,
         running`` (job ids). With ``include_stale``, also the records of workers that were
         killed or went silent, each with a ``stale`` flag (see ``jobqueue.health``)."""
-        states = worker_states(self.store.worker_records(), self.clock.now(), hostname())
+        states = worker_states(self.backend.workers.all(), self.clock.now(), hostname())
         if include_stale:
-            return [{**s.record, "stale": s.stale} for s in states]
-        return [s.record for s in states if not s.stale]
+            return [{**worker_dict(s.record), "stale": s.stale} for s in states]
+        return [worker_dict(s.record) for s in states if not s.stale]
 
     def health(self, limits: HealthLimits = DEFAULT_LIMITS) -> dict[str, Any]:
         """``status`` (healthy, degraded or unhealthy), ``queue_depth`` (due pending jobs),
@@ -257,11 +333,11 @@ class JobQueue:
         and the ``reasons`` for the status; the rules are in ``jobqueue.health``."""
         now = self.clock.now()
         try:
-            counts = self.store.counts(now)
-            oldest = self.store.oldest_due(now)
-            workers = worker_states(self.store.worker_records(), now, hostname())
+            counts = self.backend.jobs.counts(now)
+            oldest = self.backend.jobs.oldest_due(now)
+            workers = worker_states(self.backend.workers.all(), now, hostname())
             recent = self.metrics(limits.error_window)
-        except (JobQueueError, OSError) as e:
+        except StoreError as e:
             return unreadable(e)
         return assess(counts, oldest, workers, recent, now, limits)
 
@@ -269,7 +345,17 @@ class JobQueue:
 
     @cached_property
     def _schedules(self) -> ScheduleBook:
-        return ScheduleBook(self)
+        return ScheduleBook(
+            self.backend.schedules,
+            self,
+            self.clock,
+            max_params_bytes=self.max_params_bytes,
+            location=self.backend.location,
+        )
+
+    def scheduler(self, *, clock: Clock | None = None, max_sleep: float = 1.0) -> Scheduler:
+        """A scheduler that fires this queue's schedules (``run``, ``start`` or ``tick``)."""
+        return Scheduler(self._schedules, clock=clock, max_sleep=max_sleep)
 
     def schedule(
         self,
@@ -290,11 +376,12 @@ class JobQueue:
         from any running scheduler. An existing schedule of that name is replaced, keeping
         its run count and, if the cron and timezone are unchanged, its pending tick.
         ``enqueue_options``: priority, max_retries, timeout, user_id."""
-        return self._schedules.add(
-            name, cron, type, params, timezone=timezone, run_on_start=run_on_start,
-            allow_concurrent=allow_concurrent, max_runs=max_runs, end_date=end_date,
-            catch_up=catch_up, **enqueue_options,
+        spec = ScheduleSpec(
+            name=name, cron=cron, type=type, params=params, timezone=timezone,
+            run_on_start=run_on_start, allow_concurrent=allow_concurrent, max_runs=max_runs,
+            end_date=end_date, catch_up=catch_up, enqueue_options=enqueue_options,
         )  # fmt: skip
+        return self._schedules.add(spec)
 
     def unschedule(self, name: str) -> None:
         """Delete a schedule (its jobs already enqueued stay); ScheduleNotFound if unknown."""

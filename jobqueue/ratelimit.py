@@ -47,6 +47,7 @@ class RateLimit:
             )
 
     def key_of(self, job: RunningJob) -> str:
+        """The shared-state key the job counts against; prefixed so kinds cannot collide."""
         if callable(self.key):
             return f"custom:{self.key(job)}"
         return "global" if self.key == "global" else f"type:{job.metadata.type}"

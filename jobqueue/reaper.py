@@ -14,10 +14,10 @@ import logging
 from datetime import datetime, timedelta
 
 from . import transitions
+from .backend import CancelRequests, JobStore
 from .errors import StaleJob
 from .job import CancelledJob, FailedJob, PendingJob, RunningJob
 from .process import hostname, is_alive
-from .store import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +39,20 @@ def lost_reason(job: RunningJob, now: datetime, stale_after: timedelta, host: st
     return None
 
 
-def settle(store: JobStore, job: RunningJob, now: datetime, reason: str) -> Reaped:
+def settle(cancels: CancelRequests, job: RunningJob, now: datetime, reason: str) -> Reaped:
     """What a lost job becomes: cancelled if that was asked, else retried or failed."""
-    request = store.cancel_requested(job.metadata.id)
+    request = cancels.get(job.metadata.id)
     if request is not None:
         return transitions.cancel_running(job, request.reason, now)
     return transitions.lost(job, now, reason)
 
 
 def reap(
-    store: JobStore, now: datetime, stale_after: timedelta, host: str | None = None
+    store: JobStore,
+    cancels: CancelRequests,
+    now: datetime,
+    stale_after: timedelta,
+    host: str | None = None,
 ) -> list[Reaped]:
     """Reap every lost running job once; returns what each became.
 
@@ -65,7 +69,7 @@ def reap(
         reason = lost_reason(job, now, stale_after, host)
         if reason is None:
             continue
-        new = settle(store, job, now, reason)
+        new = settle(cancels, job, now, reason)
         try:
             store.move(job, new)
         except StaleJob:

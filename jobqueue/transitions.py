@@ -15,6 +15,7 @@ from .job import (
     CompleteJob,
     ErrorInfo,
     FailedJob,
+    Job,
     JSONValue,
     PendingJob,
     Progress,
@@ -26,6 +27,7 @@ WORKER_LOST = "WorkerLost"
 
 
 def start(job: PendingJob, worker: WorkerInfo, now: datetime) -> RunningJob:
+    """A claim: the lease starts fresh at ``now`` and progress of earlier attempts is dropped."""
     return RunningJob(
         metadata=job.metadata,
         params=job.params,
@@ -47,6 +49,7 @@ def _attempt(job: RunningJob, now: datetime, error: ErrorInfo | None) -> tuple[A
 
 
 def complete(job: RunningJob, result: JSONValue, now: datetime) -> CompleteJob:
+    """Success: the attempt joins the history with no error; ``result`` must be JSON."""
     return CompleteJob(
         metadata=job.metadata,
         params=job.params,
@@ -90,6 +93,7 @@ def defer(job: RunningJob, until: datetime) -> PendingJob:
 
 
 def cancel_pending(job: PendingJob, reason: str | None, now: datetime) -> CancelledJob:
+    """Cancelled before it ran again: unlike ``cancel_running``, no attempt is added."""
     return CancelledJob(
         metadata=job.metadata,
         params=job.params,
@@ -115,3 +119,13 @@ def retry(job: FailedJob | CancelledJob, now: datetime) -> PendingJob:
     """Manual retry: due now, retry_count back to 0, history kept."""
     meta = replace(job.metadata, retry_count=0, run_at=now)
     return PendingJob(metadata=meta, params=job.params, attempts=job.attempts)
+
+
+def same_attempt(job: RunningJob, current: Job | None) -> bool:
+    """Whether ``current`` (as stored) is still the attempt ``job`` is: a heartbeat changes
+    neither the start nor the history; a new claim changes the history (its start alone
+    can repeat when a retry is claimed in the same instant). Backends refuse a cancel
+    request for an attempt that already ended."""
+    if not isinstance(current, RunningJob):
+        return False
+    return (current.started_at, current.attempts) == (job.started_at, job.attempts)

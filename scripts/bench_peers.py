@@ -131,14 +131,14 @@ class JobqueuePeer(Peer):
             fast.enqueue_many(self.job_type, [payload(seq) for seq in range(first, last)])
 
     def claim(self) -> Claimed | None:
-        job = self.queue.store.claim(self.info, self.queue.clock.now(), self.types)
+        job = self.queue.backend.jobs.claim(self.info, self.queue.clock.now(), self.types)
         return None if job is None else Claimed(job.params["seq"], job)
 
     def complete(self, claimed: Claimed) -> None:
         from jobqueue import transitions
 
         job = claimed.handle
-        self.queue.store.move(job, transitions.complete(job, None, self.queue.clock.now()))
+        self.queue.backend.jobs.move(job, transitions.complete(job, None, self.queue.clock.now()))
 
     def serve(self, on_start: OnStart, stop: Stopper) -> None:
         """The real worker: HandlerWorker with its defaults (file events, 1 s poll)."""

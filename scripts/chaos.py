@@ -40,8 +40,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from jobqueue import CompleteJob, InvalidJob, JobQueue, codec
+from jobqueue.backends.file import FileStore, doctor
 from jobqueue.job import STATUSES, RunningJob
-from jobqueue.store import FileStore, doctor
 
 SCRIPTS = Path(__file__).resolve().parent
 LOG_ENV = "JOBQUEUE_CHAOS_LOG"

@@ -9,8 +9,8 @@ the time its handler began (its result) minus its ``metadata.created`` (the enqu
 call), both from the system clock of the same machine: the claim's writes and the
 hand-over to the job's thread count, as they do for a user. Modes:
 
-* file events: the default FileStore (watchdog wakes the worker), ``poll_interval=1``;
-* polling: the same store behind a wrapper without ``subscribe``, so the worker can
+* file events: the default FileBackend (watchdog wakes the worker), ``poll_interval=1``;
+* polling: the same backend with ``NoWakeups`` for its wake-ups, so the worker can
   only poll, every 5 ms or every 50 ms.
 """
 
@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from jobqueue import CompleteJob, JobContext, JobQueue, JobWorker, RunningJob
-from jobqueue.store import FileStore
+from jobqueue.backend import NoWakeups
+from jobqueue.backends.file import FileBackend
 
 MODES = [  # (label, file events?, poll interval)
     ("file events, poll_interval=1", True, 1.0),
@@ -39,14 +40,15 @@ MODES = [  # (label, file events?, poll interval)
 
 
 class PollingOnly:
-    """A FileStore without ``subscribe``: a worker on it cannot hear file events."""
+    """A FileBackend whose wake-ups never come: a worker on it cannot hear file events.
+    Every other part is the real backend's."""
 
-    def __init__(self, inner: FileStore) -> None:
+    wakeups = NoWakeups()
+
+    def __init__(self, inner: FileBackend) -> None:
         self._inner = inner
 
     def __getattr__(self, name: str) -> Any:
-        if name == "subscribe":
-            raise AttributeError(name)
         return getattr(self._inner, name)
 
 
@@ -57,8 +59,8 @@ class Ping(JobWorker):
 
 def serve(data_dir: str, events: bool, poll_interval: float, durable: bool) -> None:
     """The worker process."""
-    store: Any = FileStore(data_dir, durable=durable)
-    queue = JobQueue(data_dir, store=store if events else PollingOnly(store))
+    backend: Any = FileBackend(data_dir, durable=durable)
+    queue = JobQueue(backend if events else PollingOnly(backend))
     Ping(queue, poll_interval=poll_interval, heartbeat_interval=5.0).run()
 
 

@@ -37,7 +37,7 @@ class StepClock:
 
 
 def claim(queue: JobQueue, job_type: str) -> RunningJob:
-    job = queue.store.claim(WORKER, queue.clock.now(), {job_type})
+    job = queue.backend.jobs.claim(WORKER, queue.clock.now(), {job_type})
     assert job is not None, f"no {job_type} job to claim"
     return job
 
@@ -51,18 +51,19 @@ def build(target: Path) -> None:
                         traceback=TRACEBACK)  # fmt: skip
 
     done = queue.enqueue("resize", {"path": "photos/beach.png", "width": 640})
-    queue.store.move(r := claim(queue, "resize"), transitions.complete(
+    queue.backend.jobs.move(r := claim(queue, "resize"), transitions.complete(
         r, {"width": 640, "height": 427, "output": "thumbs/beach.png"}, clock.now()))  # fmt: skip
 
     queue.enqueue("resize", {"path": "photos/forest.png", "width": 640})
     running = claim(queue, "resize")
-    queue.store.move(running, transitions.heartbeat(running, clock.now(), _progress()))
+    queue.backend.jobs.move(running, transitions.heartbeat(running, clock.now(), _progress()))
 
     queue.enqueue("send_email", {"to": "ops@example.com", "template": "weekly"}, max_retries=1)
     first = claim(queue, "send_email")
-    queue.store.move(first, retried := transitions.fail(first, refused, clock.now(), timedelta(0)))
+    retried = transitions.fail(first, refused, clock.now(), timedelta(0))
+    queue.backend.jobs.move(first, retried)
     second = claim(queue, "send_email")
-    queue.store.move(second, transitions.fail(second, refused, clock.now(), None))
+    queue.backend.jobs.move(second, transitions.fail(second, refused, clock.now(), None))
 
     report = queue.enqueue("report", {"kind": "daily"}, unique_key="report:2026-11-23")
     queue.cancel(report.metadata.id, reason="superseded by a newer report")

@@ -12,6 +12,16 @@ from typing import Any
 import pytest
 
 from jobqueue import JobQueue
+from jobqueue.backend import (
+    Backend,
+    CancelRequests,
+    EventLog,
+    JobStore,
+    ScheduleStore,
+    SharedState,
+    Wakeups,
+    WorkerRegistry,
+)
 from jobqueue.job import Metadata, PendingJob, WorkerInfo
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
@@ -38,6 +48,49 @@ class SeqIds:
 
     def __call__(self, now: datetime) -> str:
         return f"job-{next(self.counter):06d}"
+
+
+@dataclass(frozen=True)
+class Assembled:
+    """A Backend made of a real backend's parts with some replaced by test doubles (a
+    jobs part that fails like a broken disk, wake-ups that never come):
+    ``Assembled.of(FileBackend(data_dir), jobs=Broken(...))``. A replaced part reaches the
+    rest of the store only through the real parts it delegates to."""
+
+    inner: Backend
+    jobs: JobStore
+    cancels: CancelRequests
+    events: EventLog
+    workers: WorkerRegistry
+    schedules: ScheduleStore
+    shared: SharedState
+    wakeups: Wakeups
+
+    @classmethod
+    def of(cls, inner: Backend, **parts: Any) -> Assembled:
+        names = ("jobs", "cancels", "events", "workers", "schedules", "shared", "wakeups")
+        unknown = set(parts) - set(names)
+        assert not unknown, f"a Backend has no part {unknown}"
+        return cls(inner, **({name: getattr(inner, name) for name in names} | parts))
+
+    @property
+    def location(self) -> str:
+        return self.inner.location
+
+    @property
+    def process_local(self) -> bool:
+        return self.inner.process_local
+
+    @property
+    def url(self) -> str:
+        return self.inner.url
+
+    def reopen(self) -> Backend:
+        """Another process's view: the real store, without the doubles."""
+        return self.inner.reopen()
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 WORKER_A = WorkerInfo(name="worker-a", host="test-host", pid=1001)

@@ -30,6 +30,9 @@ import pytest
 from workers import crash_scenarios as cs
 
 from jobqueue import JobQueue, codec, process, reaper, transitions
+from jobqueue.backends.file import FileBackend, FileStore
+from jobqueue.backends.file import doctor as store_doctor
+from jobqueue.backends.file.layout import tmp_owner
 from jobqueue.job import (
     STATUSES,
     CancelledJob,
@@ -39,9 +42,6 @@ from jobqueue.job import (
     Status,
     WorkerInfo,
 )
-from jobqueue.store import FileStore
-from jobqueue.store import doctor as store_doctor
-from jobqueue.store.layout import tmp_owner
 
 SCRIPT = Path(cs.__file__)
 LATER = cs.NOW + timedelta(hours=1)
@@ -153,7 +153,8 @@ def test_a_crash_at_this_step_loses_nothing(
     crash(root, name, index, dead_worker)
     ref = reference(name)
 
-    store = FileStore(root, durable=False)
+    backend = FileBackend(root, durable=False)
+    store = backend.jobs
     store.recover()
 
     jobs = snapshot(root)
@@ -161,8 +162,8 @@ def test_a_crash_at_this_step_loses_nothing(
     running = {i for i, j in jobs.items() if isinstance(j, RunningJob)}
     assert leftovers(root, running) == []
     assert_doctor_finds_only_lost_jobs(store, running)
-    assert_the_unique_key_still_deduplicates(store)
-    assert_every_job_can_still_complete(store, set(snapshot(root)))
+    assert_the_unique_key_still_deduplicates(backend)
+    assert_every_job_can_still_complete(backend, set(snapshot(root)))
 
 
 def assert_old_or_new(jobs: Snapshot, ref: Reference, *, all_or_nothing: bool) -> None:
@@ -190,11 +191,12 @@ def assert_doctor_finds_only_lost_jobs(store: FileStore, running: set[str]) -> N
     assert {f.path.stem for f in report.findings if f.kind == "lost"} == running
 
 
-def assert_the_unique_key_still_deduplicates(store: FileStore) -> None:
+def assert_the_unique_key_still_deduplicates(backend: FileBackend) -> None:
     """A key left naming no job reads as free; one naming a live job is still held.
-    (Two holders are legitimate after retry-failed: see jobqueue.store.unique.)"""
+    (Two holders are legitimate after retry-failed: see jobqueue.backends.file.unique.)"""
     counter = itertools.count(1)
-    queue = JobQueue(store.paths.root, store=store, new_id=lambda now: f"check-{next(counter)}")
+    store = backend.jobs
+    queue = JobQueue(backend, new_id=lambda now: f"check-{next(counter)}")
     before = holders(store)
     queue.enqueue("work", {}, unique_key=cs.KEY)
     after = holders(store)
@@ -206,8 +208,9 @@ def holders(store: FileStore) -> list[str]:
     return sorted(j.metadata.id for j in live if j.metadata.unique_key == cs.KEY)
 
 
-def assert_every_job_can_still_complete(store: FileStore, ids: set[str]) -> None:
-    reaper.reap(store, LATER, timedelta(seconds=30))
+def assert_every_job_can_still_complete(backend: FileBackend, ids: set[str]) -> None:
+    store = backend.jobs
+    reaper.reap(store, backend.cancels, LATER, timedelta(seconds=30))
     for ended in store.scan(["failed", "cancelled"]):
         assert isinstance(ended, FailedJob | CancelledJob)
         store.move(ended, transitions.retry(ended, LATER))

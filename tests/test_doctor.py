@@ -20,9 +20,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from jobqueue import JobQueue, codec, process, transitions
+from jobqueue.backends.file import FileStore
 from jobqueue.cli import app
 from jobqueue.job import Job, PendingJob, RunningJob, WorkerInfo
-from jobqueue.store import FileStore
 
 REMOTE = WorkerInfo(name="far", host="elsewhere.example", pid=4242)
 
@@ -70,14 +70,14 @@ class Tree:
 def tree(data_dir: Path, dead: tuple[str, WorkerInfo]) -> Tree:
     """A complete job and a pending one, both to be left alone by every repair."""
     queue = JobQueue(data_dir, durable=False)
-    assert isinstance(queue.store, FileStore)
+    assert isinstance(queue.backend.jobs, FileStore)
     queue.enqueue("keep", {"n": 1})
     queue.enqueue("keep", {"n": 2})
-    running = queue.store.claim(REMOTE, datetime.now(UTC), {"keep"})
+    running = queue.backend.jobs.claim(REMOTE, datetime.now(UTC), {"keep"})
     assert running is not None
-    queue.store.move(running, transitions.complete(running, None, datetime.now(UTC)))
+    queue.backend.jobs.move(running, transitions.complete(running, None, datetime.now(UTC)))
     healthy = {job.metadata.id: job for job in queue.query_jobs()}
-    return Tree(data_dir, queue, queue.store, *dead, healthy)
+    return Tree(data_dir, queue, queue.backend.jobs, *dead, healthy)
 
 
 def doctor(tree: Tree, *args: str) -> Result:

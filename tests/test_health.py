@@ -9,25 +9,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import WORKER_A, FakeClock, SeqIds
+from conftest import WORKER_A, Assembled, FakeClock, SeqIds
 from monitoring import dead_pid
 
 from jobqueue import ErrorInfo, JobQueue, StoreError, transitions
-from jobqueue.codec import format_time
+from jobqueue.backend import WorkerRecord
+from jobqueue.backends.file import FileBackend, FileStore
 from jobqueue.health import HealthLimits
 from jobqueue.process import hostname, start_ticks
-from jobqueue.store import FileStore
 
 
-def record(clock: FakeClock, name: str = "w1", **changes: Any) -> dict[str, Any]:
+def record(clock: FakeClock, name: str = "w1", **changes: Any) -> WorkerRecord:
     """A registry record of this (live) test process, heartbeating now."""
-    doc = {
+    fields = {
         "name": name, "host": hostname(), "pid": os.getpid(),
-        "pid_started": start_ticks(os.getpid()), "started_at": format_time(clock.now()),
-        "heartbeat_at": format_time(clock.now()), "concurrency": 2, "running": [],
-        "stale_after": 30.0,
+        "pid_started": start_ticks(os.getpid()), "started_at": clock.now(),
+        "heartbeat_at": clock.now(), "concurrency": 2, "running": (), "stale_after": 30.0,
     }  # fmt: skip
-    return doc | changes
+    return WorkerRecord(**(fields | changes))
 
 
 def verdict(queue: JobQueue, **limits: Any) -> tuple[str, list[str]]:
@@ -49,7 +48,7 @@ def test_due_jobs_without_a_live_worker_are_unhealthy(queue: JobQueue, clock: Fa
     clock.advance(5)
     h = queue.health()
     assert (h["status"], h["queue_depth"], h["oldest_due_wait_s"]) == ("unhealthy", 1, 5.0)
-    queue.store.register_worker(record(clock))
+    queue.backend.workers.put(record(clock))
     assert verdict(queue) == ("healthy", [])
     assert queue.health()["active_workers"] == 1
 
@@ -57,7 +56,7 @@ def test_due_jobs_without_a_live_worker_are_unhealthy(queue: JobQueue, clock: Fa
 def test_the_oldest_due_job_waiting_too_long_degrades(queue: JobQueue, clock: FakeClock) -> None:
     queue.enqueue("a", delay=10)  # due at +10 s: its wait counts from its run_at
     queue.enqueue("a", delay=20)
-    queue.store.register_worker(record(clock, stale_after=3600.0))
+    queue.backend.workers.put(record(clock, stale_after=3600.0))
     clock.advance(310)
     assert queue.health()["oldest_due_wait_s"] == 300.0
     assert verdict(queue) == ("healthy", [])  # 300 s is the limit, not past it
@@ -67,9 +66,9 @@ def test_the_oldest_due_job_waiting_too_long_degrades(queue: JobQueue, clock: Fa
 
 
 def test_stale_workers_degrade(queue: JobQueue, clock: FakeClock) -> None:
-    queue.store.register_worker(record(clock, "live", stale_after=60.0))
-    queue.store.register_worker(record(clock, "killed", pid=dead_pid(), pid_started=None))
-    queue.store.register_worker(record(clock, "remote", host="elsewhere.example"))
+    queue.backend.workers.put(record(clock, "live", stale_after=60.0))
+    queue.backend.workers.put(record(clock, "killed", pid=dead_pid(), pid_started=None))
+    queue.backend.workers.put(record(clock, "remote", host="elsewhere.example"))
     assert verdict(queue) == ("degraded", ["stale workers (1): killed or silent"])
     clock.advance(31)  # past the remote worker's stale_after (30 s), not the live one's
     h = queue.health()
@@ -90,14 +89,14 @@ def test_quarantined_files_degrade(queue: JobQueue, data_dir: Path) -> None:
 def finish(queue: JobQueue, clock: FakeClock, failed: int, succeeded: int) -> None:
     for n in range(failed + succeeded):
         queue.enqueue("a", max_retries=0)
-        running = queue.store.claim(WORKER_A, clock.now())
+        running = queue.backend.jobs.claim(WORKER_A, clock.now())
         assert running is not None
         end = (
             transitions.fail(running, ErrorInfo(type="E", message="x"), clock.now(), None)
             if n < failed
             else transitions.complete(running, None, clock.now())
         )
-        queue.store.move(running, end)
+        queue.backend.jobs.move(running, end)
 
 
 @pytest.mark.parametrize(
@@ -119,7 +118,8 @@ class BrokenStore(FileStore):
 
 
 def test_an_unreadable_store_is_unhealthy(data_dir: Path, clock: FakeClock) -> None:
-    queue = JobQueue(data_dir, clock=clock, new_id=SeqIds(), store=BrokenStore(data_dir))
+    backend = Assembled.of(FileBackend(data_dir), jobs=BrokenStore(data_dir))
+    queue = JobQueue(backend, clock=clock, new_id=SeqIds())
     h = queue.health()
     assert h["status"] == "unhealthy" and h["queue_depth"] is None
     assert h["reasons"] == ["the store cannot be read: cannot read jobs/: the disk is gone"]

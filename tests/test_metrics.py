@@ -19,7 +19,7 @@ def run(queue: JobQueue, clock: FakeClock, job_type: str, *durations: float) -> 
     at once); the last completes, or fails for good when ``max_retries`` is used up."""
     job = queue.enqueue(job_type, max_retries=len(durations) - 1)
     for n, seconds in enumerate(durations, 1):
-        running = queue.store.claim(WORKER_A, clock.now(), {job_type})
+        running = queue.backend.jobs.claim(WORKER_A, clock.now(), {job_type})
         assert running is not None and running.metadata.id == job.metadata.id
         clock.advance(seconds)
         if n < len(durations) or job_type == "fails":
@@ -27,7 +27,7 @@ def run(queue: JobQueue, clock: FakeClock, job_type: str, *durations: float) -> 
             new = transitions.fail(running, BOOM, clock.now(), delay)
         else:
             new = transitions.complete(running, None, clock.now())
-        queue.store.move(running, new)
+        queue.backend.jobs.move(running, new)
 
 
 @pytest.fixture
@@ -92,7 +92,7 @@ def test_a_manual_retry_is_not_a_retried_attempt(known: JobQueue) -> None:
 
 
 def test_summarize_counts_both_edges_of_the_window(known: JobQueue, clock: FakeClock) -> None:
-    events = list(known.store.events_between(START))
+    events = list(known.events(START, idle_timeout=0))  # the history, decoded
     done = [e for e in events if e.event == "completed"]
     now, window = done[2].at, done[2].at - done[0].at
     tick = timedelta(microseconds=1)

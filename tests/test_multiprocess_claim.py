@@ -16,9 +16,9 @@ import pytest
 from conftest import START, FakeClock, SeqIds
 
 from jobqueue import JobQueue
+from jobqueue.backends.file import FileStore
 from jobqueue.job import RunningJob, WorkerInfo
 from jobqueue.process import hostname, start_ticks
-from jobqueue.store import FileStore
 
 N_JOBS = 2_000
 N_PROCESSES = 4

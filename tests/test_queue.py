@@ -39,18 +39,18 @@ DAY = 86400.0
 
 
 def path_of(queue: JobQueue, status: str, job_id: str) -> Path:
-    return queue.data_dir / "jobs" / status / f"{job_id}.json"
+    return Path(queue.location) / "jobs" / status / f"{job_id}.json"
 
 
 def job_files(queue: JobQueue) -> list[str]:
     """Every job file as 'status/name', in all status directories."""
-    jobs = queue.data_dir / "jobs"
+    jobs = Path(queue.location) / "jobs"
     return sorted(f"{s}/{p.name}" for s in STATUSES for p in (jobs / s).glob("*.json"))
 
 
 def claim(queue: JobQueue, clock: FakeClock, job: Job, worker: WorkerInfo = WORKER_A) -> RunningJob:
     """Claim ``job`` (it must be the best due job of its type) as a worker would."""
-    running = queue.store.claim(worker, clock.now(), {job.metadata.type})
+    running = queue.backend.jobs.claim(worker, clock.now(), {job.metadata.type})
     assert running is not None and running.metadata.id == job.metadata.id
     return running
 
@@ -58,7 +58,7 @@ def claim(queue: JobQueue, clock: FakeClock, job: Job, worker: WorkerInfo = WORK
 def complete(queue: JobQueue, clock: FakeClock, job: Job) -> CompleteJob:
     running = claim(queue, clock, job)
     done = transitions.complete(running, {"ok": True}, clock.now())
-    queue.store.move(running, done)
+    queue.backend.jobs.move(running, done)
     return done
 
 
@@ -67,7 +67,7 @@ def fail(queue: JobQueue, clock: FakeClock, job: Job) -> FailedJob:
     running = claim(queue, clock, job)
     failed = transitions.fail(running, BOOM, clock.now(), None)
     assert isinstance(failed, FailedJob)
-    queue.store.move(running, failed)
+    queue.backend.jobs.move(running, failed)
     return failed
 
 
@@ -359,7 +359,7 @@ def test_cancel_of_a_pending_job_ends_it_at_once(
 def test_cancel_of_a_running_job_asks_its_worker(queue: JobQueue, clock: FakeClock) -> None:
     running = claim(queue, clock, queue.enqueue("resize"))
     assert queue.cancel(running.metadata.id, reason="user asked") is True
-    request = queue.store.cancel_requested(running.metadata.id)
+    request = queue.backend.cancels.get(running.metadata.id)
     assert request is not None and request.reason == "user asked"
     assert queue.get_job(running.metadata.id) == running  # the worker ends it
 
@@ -385,7 +385,7 @@ def failed_after_a_retry(queue: JobQueue, clock: FakeClock) -> FailedJob:
     job = queue.enqueue("resize", max_retries=1)
     running = claim(queue, clock, job)
     again = transitions.fail(running, BOOM, clock.now(), timedelta(0))
-    queue.store.move(running, again)
+    queue.backend.jobs.move(running, again)
     return fail(queue, clock, again)
 
 
@@ -589,7 +589,7 @@ def test_a_job_on_another_host_is_reaped_once_its_heartbeat_is_stale(
     running = claim(queue, clock, queue.enqueue("resize"), remote)
     clock.advance(20)
     beat = transitions.heartbeat(running, clock.now())
-    queue.store.move(running, beat)
+    queue.backend.jobs.move(running, beat)
     clock.advance(30)
     assert queue.reap(stale_after=30) == []  # 30 s since the last heartbeat: not yet
     clock.advance(1)
@@ -631,5 +631,5 @@ def test_a_corrupt_job_file_is_quarantined_and_tolerated(queue: JobQueue) -> Non
         queue.get_job("job-000002")
     assert queue.query_jobs() == [good]
     assert queue.stats()["quarantined"] == 1
-    [kept] = (queue.data_dir / "jobs" / ".quarantine").iterdir()
+    [kept] = (Path(queue.location) / "jobs" / ".quarantine").iterdir()
     assert kept.read_bytes() == b'{"status": "pending"'

@@ -41,8 +41,8 @@ queue = JobQueue(sys.argv[1], durable=False)
 reaped, ends = 0, time.monotonic() + float(sys.argv[2])
 while time.monotonic() < ends:
     reaped += len(queue.reap(stale_after=1))
-    now = datetime.now(UTC)
-    reaped += len(reaper.reap(queue.store, now, timedelta(seconds=1), host="elsewhere.example"))
+    jobs, cancels, now = queue.backend.jobs, queue.backend.cancels, datetime.now(UTC)
+    reaped += len(reaper.reap(jobs, cancels, now, timedelta(seconds=1), host="elsewhere.example"))
     time.sleep(0.05)
 print(reaped)
 """
@@ -108,6 +108,12 @@ def test_a_long_job_that_heartbeats_is_never_reaped(
     assert attempt.error is None and attempt.worker.pid == proc.pid
 
 
+def reap_remotely(queue: JobQueue) -> list[reaper.Reaped]:
+    """Reap as a process on another host would: it can judge only by the heartbeat."""
+    backend = queue.backend
+    return reaper.reap(backend.jobs, backend.cancels, datetime.now(UTC), STALE, host=OTHER_HOST)
+
+
 def _complete(queue: JobQueue, job_id: str) -> CompleteJob | None:
     job = queue.get_job(job_id)
     return job if isinstance(job, CompleteJob) else None
@@ -123,16 +129,16 @@ def test_a_silent_worker_is_reaped_after_stale_after_and_then_drops_its_result(
     frozen_at = datetime.now(UTC)
 
     assert queue.reap(stale_after=STALE) == []  # this host: the pid is alive, never reaped
-    assert reaper.reap(queue.store, datetime.now(UTC), STALE, host=OTHER_HOST) == []
+    assert reap_remotely(queue) == []
     time.sleep(1.2)  # the heartbeat is now older than stale_after
-    [reaped] = reaper.reap(queue.store, datetime.now(UTC), STALE, host=OTHER_HOST)
+    [reaped] = reap_remotely(queue)
     assert isinstance(reaped, PendingJob) and reaped.metadata.retry_count == 1
     assert reaped.attempts[-1].error is not None
     assert reaped.attempts[-1].error.type == "WorkerLost"
     assert reaped.attempts[-1].ended_at >= frozen_at + STALE
 
     taker = WorkerInfo(name="taker", host=OTHER_HOST, pid=1)  # the job's newer owner
-    newer = queue.store.claim(taker, datetime.now(UTC))
+    newer = queue.backend.jobs.claim(taker, datetime.now(UTC))
     assert isinstance(newer, RunningJob) and newer.metadata.id == job.metadata.id
     proc.send_signal(signal.SIGCONT)
     log = tmp_path / "worker-0.log"

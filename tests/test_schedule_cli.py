@@ -101,7 +101,7 @@ def test_list_json_prints_the_schedule_files(data_dir: Path, api: JobQueue) -> N
     assert doc == orjson.loads((data_dir / "schedules" / "a.json").read_bytes())
 
 
-def test_list_with_no_schedules(data_dir: Path) -> None:
+def test_list_with_no_schedules(data_dir: Path, api: JobQueue) -> None:
     assert run(data_dir, "schedule", "list").stdout == "no schedules\n"
     assert orjson.loads(run(data_dir, "schedule", "list", "--json").stdout) == []
 

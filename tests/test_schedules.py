@@ -27,9 +27,9 @@ from jobqueue import (
     ScheduleNotFound,
     transitions,
 )
-from jobqueue.schedules import Scheduler
 from jobqueue.schedules.book import tick_key
 from jobqueue.schedules.rules import MISFIRE_GRACE
+from jobqueue.schedules.scheduler import Scheduler
 
 PARIS = "Europe/Paris"
 INTERFACE_KEYS = {
@@ -40,7 +40,7 @@ INTERFACE_KEYS = {
 
 @pytest.fixture
 def scheduler(queue: JobQueue) -> Scheduler:
-    return Scheduler(queue)
+    return queue.scheduler()
 
 
 def utc(*args: int) -> datetime:
@@ -337,7 +337,7 @@ def test_run_on_start_fires_once_at_creation(
     [job] = queue.query_jobs()
     assert job.metadata.run_at == clock.current and made.run_count == 1
     queue.schedule("s", "0 3 * * *", "report", run_on_start=True)  # declared again at startup
-    assert Scheduler(queue).tick() == [] and scheduler.tick() == []
+    assert queue.scheduler().tick() == [] and scheduler.tick() == []
     assert len(queue.query_jobs()) == 1
     assert run_ats(drive(queue, scheduler, clock, utc(2030, 1, 1, 4))) == [utc(2030, 1, 1, 3)]
 
@@ -389,10 +389,10 @@ def test_no_overlap_skips_ticks_while_the_last_job_is_pending_or_running(
     queue.schedule("s", "* * * * *", "ping", allow_concurrent=False)
     assert len(drive(queue, scheduler, clock, utc(2030, 1, 1, 0, 1))) == 1
     assert drive(queue, scheduler, clock, utc(2030, 1, 1, 0, 2)) == []  # still pending
-    running = queue.store.claim(WORKER_A, clock.now())
+    running = queue.backend.jobs.claim(WORKER_A, clock.now())
     assert running is not None
     assert drive(queue, scheduler, clock, utc(2030, 1, 1, 0, 3)) == []  # running
-    queue.store.move(running, transitions.complete(running, None, clock.now()))
+    queue.backend.jobs.move(running, transitions.complete(running, None, clock.now()))
     assert run_ats(drive(queue, scheduler, clock, utc(2030, 1, 1, 0, 4))) == [utc(2030, 1, 1, 0, 4)]
     assert only(queue, "s").run_count == 2
 
@@ -420,7 +420,7 @@ def test_two_schedulers_on_one_directory_fire_a_tick_once(
 ) -> None:
     other = JobQueue(data_dir, durable=False, clock=clock)
     queue.schedule("s", "* * * * *", "ping")
-    first, second = Scheduler(queue), Scheduler(other)
+    first, second = queue.scheduler(), other.scheduler()
     for _ in range(5):
         clock.advance(60)
         assert len(first.tick()) + len(second.tick()) == 1
@@ -457,7 +457,7 @@ def test_a_corrupt_schedule_file_does_not_stop_the_others(
 def test_start_and_stop_run_the_loop_in_a_thread(tmp_path: Path) -> None:
     queue = JobQueue(tmp_path / "data", durable=False)
     queue.schedule("fast", "* * * * * *", "ping")  # every second
-    scheduler = Scheduler(queue, max_sleep=0.2).start()
+    scheduler = queue.scheduler(max_sleep=0.2).start()
     deadline = time.monotonic() + 5
     while not queue.query_jobs() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -469,7 +469,7 @@ def test_start_and_stop_run_the_loop_in_a_thread(tmp_path: Path) -> None:
 def test_run_returns_when_the_stop_event_is_set(queue: JobQueue) -> None:
     stop = threading.Event()
     stop.set()
-    Scheduler(queue).run(stop)  # returns at once
+    queue.scheduler().run(stop)  # returns at once
 
 
 def test_the_interface_keys_are_the_dataclass_fields_first() -> None:

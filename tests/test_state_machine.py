@@ -59,7 +59,8 @@ class QueueMachine(RuleBasedStateMachine):
         super().__init__()
         self.tmp = Path(tempfile.mkdtemp(prefix="jobqueue-machine-"))
         self.clock = FakeClock()
-        self.queue = JobQueue(self.tmp / "data", durable=False, clock=self.clock, new_id=SeqIds())
+        self.data_dir = self.tmp / "data"
+        self.queue = JobQueue(self.data_dir, durable=False, clock=self.clock, new_id=SeqIds())
         self.jobs: dict[str, Expected] = {}
         self.removed: set[str] = set()
         self.progress = 0.0
@@ -114,7 +115,7 @@ class QueueMachine(RuleBasedStateMachine):
     @rule()
     def claim(self) -> None:
         expected = self.next_due()
-        job = self.queue.store.claim(WORKER_A, self.clock.now())
+        job = self.queue.backend.jobs.claim(WORKER_A, self.clock.now())
         assert (job and job.metadata.id) == expected
         if expected is not None:
             self.jobs[expected].status = "running"
@@ -125,15 +126,15 @@ class QueueMachine(RuleBasedStateMachine):
         job = self.running(data)
         self.progress += 1
         beat = transitions.heartbeat(job, self.clock.now(), Progress(percentage=self.progress))
-        self.queue.store.move(job, beat)
+        self.queue.backend.jobs.move(job, beat)
         with pytest.raises(StaleJob):  # the copy from before the heartbeat is outdated
-            self.queue.store.move(job, transitions.complete(job, None, self.clock.now()))
+            self.queue.backend.jobs.move(job, transitions.complete(job, None, self.clock.now()))
 
     @precondition(lambda self: self.ids("running"))
     @rule(data=st.data())
     def complete(self, data: st.DataObject) -> None:
         job = self.running(data)
-        self.queue.store.move(job, transitions.complete(job, {"ok": 1}, self.clock.now()))
+        self.queue.backend.jobs.move(job, transitions.complete(job, {"ok": 1}, self.clock.now()))
         self.jobs[job.metadata.id].end("complete", self.clock.now())
 
     @precondition(lambda self: self.ids("running"))
@@ -143,7 +144,7 @@ class QueueMachine(RuleBasedStateMachine):
         expected, now = self.jobs[job.metadata.id], self.clock.now()
         retry = expected.retry_count < expected.max_retries
         backoff = timedelta(seconds=delay) if retry else None
-        self.queue.store.move(job, transitions.fail(job, BOOM, now, backoff))
+        self.queue.backend.jobs.move(job, transitions.fail(job, BOOM, now, backoff))
         if backoff is None:
             expected.end("failed", now)
         else:
@@ -170,10 +171,10 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def stop_a_cancelled_job(self, data: st.DataObject) -> None:
         job = self.running(data, cancel_asked=True)
-        request = self.queue.store.cancel_requested(job.metadata.id)
+        request = self.queue.backend.cancels.get(job.metadata.id)
         assert request is not None and request.reason == "test"
         cancelled = transitions.cancel_running(job, request.reason, self.clock.now())
-        self.queue.store.move(job, cancelled)
+        self.queue.backend.jobs.move(job, cancelled)
         self.jobs[job.metadata.id].end("cancelled", self.clock.now())
 
     @precondition(lambda self: self.known_ids())
@@ -211,7 +212,7 @@ class QueueMachine(RuleBasedStateMachine):
         """id -> every status directory holding a file for it (listed, not asked)."""
         found: dict[str, list[Status]] = {}
         for status in STATUSES:
-            for path in (self.queue.data_dir / "jobs" / status).iterdir():
+            for path in (self.data_dir / "jobs" / status).iterdir():
                 found.setdefault(path.name.removesuffix(".json"), []).append(status)
         return found
 
@@ -219,7 +220,7 @@ class QueueMachine(RuleBasedStateMachine):
     def each_job_is_in_exactly_one_directory(self) -> None:
         doubles = {i: dirs for i, dirs in self.on_disk().items() if len(dirs) != 1}
         assert doubles == {}
-        assert list((self.queue.data_dir / "jobs" / ".staging").iterdir()) == []
+        assert list((self.data_dir / "jobs" / ".staging").iterdir()) == []
 
     @invariant()
     def no_job_is_lost_and_each_has_its_expected_status(self) -> None:
@@ -228,7 +229,7 @@ class QueueMachine(RuleBasedStateMachine):
 
     @invariant()
     def stats_match_the_files(self) -> None:
-        jobs_dir = self.queue.data_dir / "jobs"
+        jobs_dir = self.data_dir / "jobs"
         counts = {s: len(list((jobs_dir / s).iterdir())) for s in STATUSES}
         now = self.clock.now()
         delayed = sum(
@@ -241,7 +242,7 @@ class QueueMachine(RuleBasedStateMachine):
     @invariant()
     def cancel_requests_are_seen_while_running(self) -> None:
         for job_id in self.ids("running"):
-            asked = self.queue.store.cancel_requested(job_id) is not None
+            asked = self.queue.backend.cancels.get(job_id) is not None
             assert asked == self.jobs[job_id].cancel_asked, job_id
 
 

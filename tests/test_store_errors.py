@@ -31,8 +31,8 @@ from jobqueue import (
     StoreError,
     transitions,
 )
+from jobqueue.backends.file import FileStore, _fs
 from jobqueue.job import STATUSES, ErrorInfo, WorkerInfo
-from jobqueue.store import FileStore, _fs
 
 WORKER = WorkerInfo(name="w", host="elsewhere.example", pid=4242)
 FAILURES = {
@@ -53,8 +53,8 @@ def queue(data_dir: Path) -> JobQueue:
 
 @pytest.fixture
 def store(queue: JobQueue) -> FileStore:
-    assert isinstance(queue.store, FileStore)
-    return queue.store
+    assert isinstance(queue.backend.jobs, FileStore)
+    return queue.backend.jobs
 
 
 @pytest.fixture
@@ -157,7 +157,7 @@ def test_a_read_only_data_dir_refuses_writes_clearly_and_still_reads(
         with pytest.raises(StoreError, match="permission denied"):
             fresh.enqueue("work", {})
         with pytest.raises(StoreError, match="permission denied"):
-            fresh.store.claim(WORKER, now())
+            fresh.backend.jobs.claim(WORKER, now())
         assert fresh.get_job(job.metadata.id) == job
         assert fresh.stats()["pending"] == 1
         assert tree(data_dir) == before

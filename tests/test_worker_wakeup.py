@@ -1,4 +1,4 @@
-"""The worker's wake-up path: file events (``store.watch``) and the slot threads that run
+"""The worker's wake-up path: file events (``backends.file.watch``) and the slot threads that run
 jobs (``runner.SlotThreads``). Speed is measured in scripts/latency.py, not here."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from monitoring import wait_for
 
-from jobqueue.store.watch import watch
+from jobqueue.backends.file.watch import watch
 from jobqueue.worker.runner import SlotThreads
 
 

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import os
 import signal
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conftest import FakeClock
 from monitoring import ids, wait_for, worker_process
 
 from jobqueue import HandlerWorker, JobQueue
-from jobqueue.health import WORKER_KEYS
+from jobqueue.backend import WorkerRecord
+from jobqueue.backends.file.workers import file_name
 from jobqueue.process import hostname
-from jobqueue.store.workers import file_name
 from jobqueue.worker.registry import FORGET_AFTER
+
+#: What ``queue.workers()`` shows of each worker (README, "Workers").
+WORKER_KEYS = {"name", "host", "pid", "started_at", "heartbeat_at", "concurrency", "running"}
 
 
 def test_a_worker_process_is_listed_with_its_jobs_and_leaves_on_sigterm(data_dir: Path) -> None:
     queue = JobQueue(data_dir, durable=False)
     with worker_process(data_dir, "--concurrency", "3") as proc:
         (record,) = wait_for(queue.workers, what="the worker to register")
-        assert set(record) == set(WORKER_KEYS)
+        assert set(record) == WORKER_KEYS
         assert (record["pid"], record["host"], record["concurrency"]) == (proc.pid, hostname(), 3)
         assert record["running"] == []
         held = sorted(queue.enqueue("hold").metadata.id for _ in range(2))
@@ -64,12 +68,13 @@ def test_an_embedded_worker_registers_and_leaves(queue: JobQueue, clock: FakeClo
 def test_a_long_stale_record_is_forgotten_when_a_worker_joins(
     queue: JobQueue, clock: FakeClock
 ) -> None:
-    old = {"name": "gone", "host": "elsewhere.example", "pid": 1, "running": [],
-           "started_at": "2029-12-31T23:00:00Z",
-           "heartbeat_at": "2029-12-31T23:49:00Z"}  # fmt: skip
-    recent = old | {"name": "recent", "heartbeat_at": "2029-12-31T23:59:00Z"}
-    queue.store.register_worker(old)
-    queue.store.register_worker(recent)
+    old = WorkerRecord(name="gone", host="elsewhere.example", pid=1, pid_started=None,
+                       started_at=datetime(2029, 12, 31, 23, 0, tzinfo=UTC),
+                       heartbeat_at=datetime(2029, 12, 31, 23, 49, tzinfo=UTC),
+                       concurrency=1)  # fmt: skip
+    recent = replace(old, name="recent", heartbeat_at=datetime(2029, 12, 31, 23, 59, tzinfo=UTC))
+    queue.backend.workers.put(old)
+    queue.backend.workers.put(recent)
     assert timedelta(minutes=1) < FORGET_AFTER <= timedelta(minutes=11)
     worker = HandlerWorker(queue)
     worker.run(burst=True)

@@ -3,18 +3,19 @@
 Errors become exit codes here and nowhere else, inside each command (not in ``main``),
 because ``CliRunner.invoke(app, ...)`` and embedders never go through ``main``.
 Durations, times and statuses arrive as plain strings and are parsed in the command
-body, so a typo is one ``error: ...`` line with exit 2 rather than a usage dump.
+body, so a typo is one ``error: ...`` line with exit 2 rather than a usage dump; a
+number typer could not parse is answered the same way by ``OneLineErrors``.
 """
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cached_property
 from pathlib import Path
-from typing import Annotated, NoReturn, cast
+from typing import Annotated, Any, NoReturn, cast
 
 import typer
+from typer.core import TyperGroup
 
 from ..durations import parse_duration
 from ..errors import InvalidJob, JobQueueError
@@ -23,13 +24,28 @@ from ..queue import JobQueue
 
 _DURATION_HELP = "45, 0.5, 500ms, 30s, 5m, 2h or 1d"
 
+#: The environment variables that name the store (a supervisor's children get neither:
+#: they are told the store with ``--store``).
+STORE_ENV, DATA_DIR_ENV = "JOBQUEUE_STORE", "JOBQUEUE_DATA_DIR"
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar=STORE_ENV,
+        metavar="URL",
+        help="The store: a path, file:///PATH[?durable=false] or memory://.",
+        show_default=False,
+    ),
+]
 DataDirOpt = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--data-dir",
-        envvar="JOBQUEUE_DATA_DIR",
+        envvar=DATA_DIR_ENV,
         metavar="PATH",
-        help="Queue data directory.",
+        help="The data directory of a file store (default ./data); or give --store.",
+        show_default=False,
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -95,21 +111,41 @@ class CommandFailed(JobQueueError):
 class CliState:
     """What the root options decided; every command reaches it through ``ctx.obj``."""
 
-    data_dir: Path
+    store: str | Path
+    _queue: JobQueue | None = field(default=None, init=False, repr=False)
 
-    @cached_property
-    def queue(self) -> JobQueue:
-        # Built on first use, so `--help` never creates a data directory, and a store
-        # that cannot be opened fails inside the command's user_errors() block.
-        return JobQueue(self.data_dir)
+    def queue(self, *, create: bool) -> JobQueue:
+        """Opened on first use, so `--help` opens nothing, and a store that cannot be
+        opened fails inside the command's user_errors() block."""
+        if self._queue is None:
+            self._queue = JobQueue(self.store, create=create)
+        return self._queue
 
 
-def queue_of(ctx: typer.Context) -> JobQueue:
-    """The queue of this invocation (one fresh JobQueue per process run)."""
+def store_target(ctx: typer.Context, store: str | None, data_dir: Path | None) -> str | Path:
+    """The store the root options name: ``--store``, else ``--data-dir``, else ``./data``.
+    Both named (on the command line or in the environment) is bad input: which one was
+    meant cannot be guessed, and the message says where each came from."""
+    if store is not None and data_dir is not None:
+        given = f"{_origin(ctx, 'store', STORE_ENV)} and {_origin(ctx, 'data_dir', DATA_DIR_ENV)}"
+        fail(f"give --store or --data-dir, not both (got {given})", 2)
+    return store if store is not None else data_dir or Path("data")
+
+
+def _origin(ctx: typer.Context, name: str, envvar: str) -> str:
+    source = ctx.get_parameter_source(name)
+    from_env = source is not None and source.name == "ENVIRONMENT"
+    return envvar if from_env else "--" + name.replace("_", "-")
+
+
+def queue_of(ctx: typer.Context, *, create: bool = True) -> JobQueue:
+    """The queue of this invocation (one fresh JobQueue per process run). A command that
+    only reads passes ``create=False``: it creates and repairs nothing, and on a store
+    that is not there it fails with NoQueue (exit 1) instead of showing an empty queue."""
     state = ctx.find_object(CliState)
     if state is None:
         raise RuntimeError("jobqueue commands need the root callback (use jobqueue.cli.app)")
-    return state.queue
+    return state.queue(create=create)
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -125,10 +161,22 @@ def user_errors() -> Iterator[None]:
         yield
     except InvalidJob as e:
         fail(str(e), 2)
-    except JobQueueError as e:  # JobNotFound, CommandFailed, StaleJob, StoreError ...
+    except JobQueueError as e:  # JobNotFound, CommandFailed, StaleJob, StoreError, NoQueue ...
         fail(str(e), 1)
-    except OSError as e:  # an I/O error the store did not wrap (e.g. opening the data dir)
-        fail(f"{e.strerror or e}: {e.filename or ''}".rstrip(": "), 1)
+
+
+class OneLineErrors(TyperGroup):
+    """The root command group. Typer draws a five-line box around a value it could not
+    convert (``--priority high``, ``--concurrency 0``, a missing argument); the CLI
+    promises one plain ``error:`` line and exit 2 for bad input, so every subcommand's
+    parameters, which are parsed inside this ``invoke``, get that here."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as e:
+            message = e.format_message()
+            fail(message[:1].lower() + message[1:], 2)
 
 
 def duration(text: str | None) -> timedelta | None:

@@ -33,7 +33,6 @@ from ..job import (
 from ..job import (
     Progress as JobProgress,
 )
-from ..store.doctor import Report
 
 _PIPE_WIDTH = 1000
 
@@ -272,14 +271,3 @@ class ProgressView:
         self._bar.update(self._task, description=stage, message=message)
         if percentage is not None:
             self._bar.update(self._task, completed=percentage)
-
-
-def doctor_report(report: Report, *, repaired: bool) -> None:
-    """One line per finding, then a verdict."""
-    for finding in report.findings:
-        fix = "" if finding.repairable else " (needs a person)"
-        typer.echo(f"{finding.kind}: {finding.message}{fix}")
-    if repaired:
-        typer.echo(f"repaired {plural(report.repaired, 'problem')}")
-    verdict = "healthy" if report.healthy else f"{plural(len(report.findings), 'problem')} found"
-    typer.echo(verdict)

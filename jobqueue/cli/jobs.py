@@ -4,20 +4,20 @@ Each command parses what the user typed, makes one or two JobQueue calls and ren
 the answer; the rules (validation, state changes) live in the API.
 """
 
-import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from ..codec import loads_value
 from ..durations import parse_duration
 from ..errors import InvalidJob, JobNotFound
+from ..ids import check_id, check_type
 from ..job import ENDED, STATUSES, CancelledJob, FailedJob, Job, Status
-from ..queue import JobQueue
+from ..queue import JobPage, JobQueue
 from . import _render as render
+from ._common import parse_params
 from ._options import (
     AtOpt,
     CommandFailed,
@@ -49,33 +49,6 @@ def _require(queue: JobQueue, job_id: str) -> Job:
 
 
 # --- enqueue -----------------------------------------------------------------------------
-
-
-def _read_params_file(path: str) -> str:
-    """The text of ``--params-file`` (``-`` is stdin). A plain ``str`` option, not a
-    ``Path``: click validates paths itself and would answer a NUL byte with a usage box."""
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeError, ValueError) as e:
-        raise InvalidJob(f"cannot read params file {path!r}: {e}") from None
-
-
-def _params(params_json: str | None, params_file: str | None) -> Any:
-    """Params from the argument or the file: a JSON object or array, default ``{}``."""
-    if params_json is not None and params_file is not None:
-        raise InvalidJob("give PARAMS_JSON or --params-file, not both")
-    if params_file is not None:
-        params_json = _read_params_file(params_file)
-    if params_json is None:
-        return {}
-    params = loads_value(params_json, "params")
-    if not isinstance(params, dict | list):
-        # The API would treat null as "no params"; on the command line it is a mistake.
-        kind = "null" if params is None else type(params).__name__
-        raise InvalidJob(f"params must be a JSON object or array, not {kind}")
-    return params
 
 
 def _run_at(text: str) -> datetime:
@@ -122,7 +95,7 @@ def enqueue(
 ) -> None:
     """Add a job and print its id (the id of the holder when --unique-key is taken)."""
     with user_errors():
-        params = _params(params_json, params_file)
+        params = parse_params(params_json, params_file)
         delay_td, run_at = _due(delay, at)
         job = queue_of(ctx).enqueue(
             job_type, params, delay=delay_td, run_at=run_at, priority=priority,
@@ -137,31 +110,63 @@ def enqueue(
 # --- reading -----------------------------------------------------------------------------
 
 
+LimitOpt = Annotated[int, typer.Option("--limit", min=0, help="Show at most this many.")]
+NewestOpt = Annotated[bool, typer.Option("--newest", help="Newest first (default: oldest).")]
+
+
 @app.command("list")
 def list_jobs(
     ctx: typer.Context,
     status: StatusOpt = None,
     job_type: TypeOpt = None,
-    limit: Annotated[int | None, typer.Option(help="Show at most this many.")] = None,
+    limit: LimitOpt = 100,
+    newest: NewestOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """List jobs, oldest first."""
-    queue = queue_of(ctx)
+    """List jobs, oldest first (or --newest first), at most --limit of them.
+
+    A last line says how many more match: on stderr with --json, so that stdout stays
+    one JSON array.
+    """
     with user_errors():
-        jobs = queue.query_jobs(status=statuses(status), type=job_type, limit=limit)
+        chosen = statuses(status)  # bad input is exit 2 even where there is no queue
+        if job_type is not None:
+            check_type(job_type)
+        queue = queue_of(ctx, create=False)
+        page = queue.query_page(chosen, job_type, limit, newest_first=newest)
+        more = _more_line(queue, page, chosen, job_type)
     if json_output:
-        render.echo_jobs_json(jobs)
-    elif jobs:
-        render.show(render.jobs_table(jobs, queue.clock.now()))
-    else:
+        render.echo_jobs_json(page.jobs)
+    elif page.jobs:
+        render.show(render.jobs_table(page.jobs, queue.clock.now()))
+    elif not more:
         typer.echo("no jobs")
+    if more:
+        typer.echo(more, err=json_output)
+
+
+def _more_line(
+    queue: JobQueue, page: JobPage, chosen: Sequence[Status] | None, job_type: str | None
+) -> str | None:
+    """What --limit left out. Without --type the count comes from ``stats()``, cheap on
+    every backend; counting one type's jobs would mean reading all of them, so then
+    the line only says that more exist."""
+    if not page.more:
+        return None
+    if job_type is not None:
+        return "more jobs match; raise --limit to see them"
+    counts = queue.stats()
+    hidden = sum(counts[s] for s in chosen or STATUSES) - len(page.jobs)
+    # Counted a moment after the page was read: jobs may have ended or been cleaned up.
+    return f"{render.plural(max(hidden, 1), 'more job')} not shown; raise --limit to see them"
 
 
 @app.command()
 def show(ctx: typer.Context, job_id: JobIdArg, json_output: JsonOpt = False) -> None:
     """Show one job: metadata, params, progress, result or error, and past attempts."""
     with user_errors():
-        job = _require(queue_of(ctx), job_id)
+        check_id(job_id)  # bad input is exit 2 even where there is no queue
+        job = _require(queue_of(ctx, create=False), job_id)
     if json_output:
         render.echo_job_json(job)
     else:
@@ -173,7 +178,7 @@ def stats(ctx: typer.Context, json_output: JsonOpt = False) -> None:
     """Count jobs per status (delayed: pending but not yet due); without --json, also the
     queue's health and the last hour's metrics."""
     with user_errors():
-        queue = queue_of(ctx)
+        queue = queue_of(ctx, create=False)
         counts = queue.stats()
         if json_output:
             render.echo_json(counts)
@@ -204,7 +209,8 @@ def watch(ctx: typer.Context, job_id: JobIdArg, interval: IntervalOpt = 0.2) -> 
     Exit 0 when it completes, 1 when it fails, is cancelled or does not exist.
     """
     with user_errors():
-        queue = queue_of(ctx)
+        check_id(job_id)
+        queue = queue_of(ctx, create=False)
         job = _follow(queue, _require(queue, job_id), interval)
         match job:
             case FailedJob(error=e):

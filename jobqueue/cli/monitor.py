@@ -4,12 +4,9 @@ Registered on the root app without a group name, so both are top-level commands.
 health and metrics summary lives in ``stats`` (``jobs``), next to the counts.
 """
 
-import signal
-import threading
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from types import FrameType
 from typing import Annotated
 
 import typer
@@ -19,6 +16,7 @@ from ..events import EVENT_NAMES, JobEvent
 from ..ids import check_type
 from . import _render as render
 from . import _render_monitor as monitor_render
+from ._common import until_signalled
 from ._options import JsonOpt, TypeOpt, duration, queue_of, user_errors
 
 app = typer.Typer()
@@ -43,29 +41,6 @@ IdleTimeoutOpt = Annotated[
     float | None,
     typer.Option("--idle-timeout", hidden=True, help="Exit 0 after this many idle seconds."),
 ]
-
-
-class _Stop(Exception):
-    """A signal asked the tail to end."""
-
-
-@contextmanager
-def _until_signalled() -> Iterator[None]:
-    """SIGINT and SIGTERM end the command quietly with exit 0: that is how a tail ends."""
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise _Stop
-
-    signals = (signal.SIGINT, signal.SIGTERM)
-    main = threading.current_thread() is threading.main_thread()  # else signals are not ours
-    previous = {s: signal.signal(s, stop) for s in signals} if main else {}
-    try:
-        yield
-    except (_Stop, KeyboardInterrupt, BrokenPipeError):
-        pass
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 def _event_filter(
@@ -94,7 +69,7 @@ def events(
         ago = duration(since)
         stream = queue.events(None if ago is None else queue.clock.now() - ago,
                               idle_timeout=idle_timeout)  # fmt: skip
-        with _until_signalled(), _closing(stream):
+        with until_signalled(), _closing(stream):
             for e in stream:
                 if e.event in wanted and wanted_type in (None, e.job_type):
                     typer.echo(_format(e, json_output))
@@ -123,7 +98,7 @@ AllOpt = Annotated[
 def workers(ctx: typer.Context, json_output: JsonOpt = False, all_workers: AllOpt = False) -> None:
     """List live workers and the jobs each is running."""
     with user_errors():
-        queue = queue_of(ctx)
+        queue = queue_of(ctx, create=False)
         records = queue.workers(include_stale=all_workers)
         now: datetime = queue.clock.now()
     if json_output:

@@ -5,27 +5,27 @@ Each command parses what the user typed and makes one JobQueue call; the rules (
 timezone and name checks, what a tick does) live in ``jobqueue.schedules``.
 """
 
-import logging
-import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from ..codec import loads_value
 from ..errors import InvalidJob
-from ..schedules import Schedule, Scheduler
 from ..schedules.codec import to_document
 from ..schedules.cron import zone
-from ..schedules.model import CATCH_UP, CatchUp
+from ..schedules.model import CATCH_UP, CatchUp, Schedule
 from . import _render as render
+from ._common import (
+    LogLevelOpt,
+    configure_logging,
+    parse_params,
+    until_signalled,
+    warn_if_process_local,
+)
 from ._options import JsonOpt, duration, queue_of, user_errors
 
 app = typer.Typer()
@@ -37,7 +37,6 @@ group = typer.Typer(
 app.add_typer(group)
 
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The schedule's name.")]
-LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 # --- schedule add ------------------------------------------------------------------------
@@ -83,7 +82,7 @@ def add(
     """Create (or replace) a schedule; prints its next run time."""
     with user_errors():
         schedule = queue_of(ctx).schedule(
-            name, cron, job_type, _params(params_json),
+            name, cron, job_type, parse_params(params_json),
             timezone=timezone, max_runs=max_runs, end_date=_end_date(end_date, timezone),
             allow_concurrent=not no_overlap, run_on_start=run_on_start,
             catch_up=_catch_up(catch_up), priority=priority, max_retries=max_retries,
@@ -99,15 +98,6 @@ def _catch_up(text: str) -> CatchUp:
     if text not in CATCH_UP:
         raise InvalidJob(f"--catch-up must be once or skip, not {text!r}")
     return text
-
-
-def _params(text: str | None) -> Any:
-    if text is None:
-        return {}
-    params = loads_value(text, "params")
-    if not isinstance(params, dict | list):
-        raise InvalidJob("params must be a JSON object or array")
-    return params
 
 
 def _end_date(text: str | None, timezone: str) -> datetime | None:
@@ -128,7 +118,7 @@ def _end_date(text: str | None, timezone: str) -> datetime | None:
 def list_schedules(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Every schedule with its state, run count, last and next run."""
     with user_errors():
-        schedules = queue_of(ctx).get_schedules()
+        schedules = queue_of(ctx, create=False).get_schedules()
     if as_json:
         render.echo_json([to_document(s) for s in schedules])
     elif schedules:
@@ -188,40 +178,16 @@ def _table(schedules: list[Schedule]) -> Table:
 
 
 @app.command()
-def scheduler(
-    ctx: typer.Context,
-    log_level: Annotated[str, typer.Option("--log-level", help=", ".join(LOG_LEVELS))] = "info",
-) -> None:
+def scheduler(ctx: typer.Context, log_level: LogLevelOpt = "info") -> None:
     """Fire schedules (no worker) until SIGTERM/SIGINT, then exit 0.
 
-    Any number may run on one data directory: each tick still enqueues exactly one job.
+    Any number may run on one store: each tick still enqueues exactly one job.
     """
-    with user_errors():
-        if log_level.lower() not in LOG_LEVELS:
-            raise InvalidJob(f"--log-level must be one of {', '.join(LOG_LEVELS)}")
-        logging.basicConfig(
-            level=log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-        )
-        loop = Scheduler(queue_of(ctx))
     stop = threading.Event()
-    with _stop_on_signals(stop):
-        loop.run(stop)
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT set ``stop``: the loop ends after the tick in progress."""
-    signals = (signal.SIGTERM, signal.SIGINT)
-    previous = {s: signal.getsignal(s) for s in signals}
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        logging.getLogger(__name__).info("%s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    for s in signals:
-        signal.signal(s, on_signal)
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    with user_errors():
+        configure_logging(log_level)
+        queue = queue_of(ctx)
+        warn_if_process_local(queue)
+        loop = queue.scheduler()
+        with until_signalled(stop):  # the loop ends after the tick in progress
+            loop.run(stop)

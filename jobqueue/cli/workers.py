@@ -1,7 +1,7 @@
 """Commands about workers. Registered on the root app without a group name, so they
-are top-level commands (``jobqueue worker``, ``jobqueue reap``, ``jobqueue doctor``)."""
+are top-level commands (``jobqueue worker``, ``jobqueue reap``)."""
 
-import logging
+import os
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
@@ -10,15 +10,15 @@ from typing import Annotated, Any
 import typer
 
 from ..durations import parse_duration
-from ..errors import InvalidJob
+from ..errors import InvalidOption
 from ..job import Status
-from ..store import FileStore
-from ..store import doctor as store_doctor
+from ..queue import JobQueue
 from ..worker.loader import load_worker
 from ..worker.supervisor import Supervisor
 from ..worker.upkeep import check_retention
 from . import _render as render
-from ._options import StaleAfterOpt, queue_of, user_errors
+from ._common import LogLevelOpt, configure_logging, warn_if_process_local
+from ._options import DATA_DIR_ENV, STORE_ENV, StaleAfterOpt, queue_of, user_errors
 
 app = typer.Typer()
 
@@ -37,7 +37,6 @@ def reap(ctx: typer.Context, stale_after: StaleAfterOpt = "30s") -> None:
     typer.echo(f"reaped {render.plural(len(reaped), 'job')}")
 
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
 ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", "-c", min=1, help="Jobs at once.")]
 ProcessesOpt = Annotated[
     int, typer.Option("--processes", "-p", min=1, help="Worker processes, under a supervisor.")
@@ -49,8 +48,6 @@ BurstOpt = Annotated[bool, typer.Option("--burst", help="Return once no due job 
 PollOpt = Annotated[
     str, typer.Option("--poll-interval", metavar="DURATION", help="Fallback poll interval.")
 ]
-LogLevelOpt = Annotated[str, typer.Option("--log-level", help=", ".join(LOG_LEVELS))]
-
 
 SchedulerOpt = Annotated[
     bool, typer.Option("--with-scheduler", help="Also run cron schedules in this worker.")
@@ -102,7 +99,7 @@ def parse_retention(text: str) -> dict[Status, timedelta]:
     for part in text.split(","):
         status, sep, age = part.strip().partition("=")
         if not sep or not status or not age:
-            raise InvalidJob(f"--retention takes STATUS=AGE pairs, e.g. complete=1d: {part!r}")
+            raise InvalidOption(f"--retention takes STATUS=AGE pairs, e.g. complete=1d: {part!r}")
         retention[status.strip()] = parse_duration(age.strip())
     return check_retention(retention)
 
@@ -122,50 +119,37 @@ def worker(
     with_scheduler: SchedulerOpt = False,
     retention: RetentionOpt = None,
 ) -> None:
-    """Run a worker until SIGTERM/SIGINT (exit 0), or with --burst until no job is due."""
+    """Run a worker until SIGTERM/SIGINT (exit 0), or with --burst until no job is due.
+
+    A store that keeps failing ends a --burst run with exit 1 (a long-running worker
+    backs off and waits for it instead).
+    """
     with user_errors():
-        _configure_logging(log_level)
+        configure_logging(log_level)
         if isolation not in ("thread", "process"):
-            raise InvalidJob(f"--isolation must be thread or process, not {isolation!r}")
+            raise InvalidOption(f"--isolation must be thread or process, not {isolation!r}")
         poll = parse_duration(poll_interval).total_seconds()
         options = WorkerOptions(
             concurrency, isolation, poll, burst, log_level, with_scheduler, retention
         )
         kwargs = options.worker_kwargs()  # checks --retention before anything starts
         if processes > 1:
-            raise typer.Exit(_supervise(ctx, spec, processes, options))
+            raise typer.Exit(_supervise(queue_of(ctx), spec, processes, options))
         found = load_worker(spec, queue_of(ctx), **kwargs)
-    found.run(burst=burst)
+        warn_if_process_local(found.queue)
+        found.run(burst=burst)
 
 
-def _configure_logging(level: str) -> None:
-    if level.lower() not in LOG_LEVELS:
-        raise InvalidJob(f"--log-level must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    )
-
-
-def _supervise(ctx: typer.Context, spec: str, processes: int, options: WorkerOptions) -> int:
-    queue = queue_of(ctx)
-    command = [sys.executable, "-m", "jobqueue", "--data-dir", str(queue.data_dir),
+def _supervise(queue: JobQueue, spec: str, processes: int, options: WorkerOptions) -> int:
+    """Run ``processes`` children, each told the store by its URL (``durable=false`` and
+    any other option travel with it) and given no store variable from our environment,
+    which would clash with ``--store``."""
+    if queue.backend.process_local:
+        raise InvalidOption(
+            f"--processes {processes} needs a store that other processes can open, "
+            f"not {queue.location}"
+        )
+    command = [sys.executable, "-m", "jobqueue", "--store", queue.backend.url,
                "worker", spec, *options.argv()]  # fmt: skip
-    return Supervisor(command, processes, on_child_died=queue.reap).run()
-
-
-@app.command()
-def doctor(
-    ctx: typer.Context,
-    repair: Annotated[bool, typer.Option("--repair", help="Fix what is safe to fix.")] = False,
-    stale_after: StaleAfterOpt = "30s",
-) -> None:
-    """Check the data directory; exit 0 when healthy, 1 when not."""
-    with user_errors():
-        queue = queue_of(ctx)
-        store = queue.store
-        if not isinstance(store, FileStore):
-            raise InvalidJob("doctor checks a file store's data directory")
-        stale, now = parse_duration(stale_after), queue.clock.now()
-        report = (store_doctor.repair if repair else store_doctor.check)(store, now, stale)
-    render.doctor_report(report, repaired=repair)
-    raise typer.Exit(0 if report.healthy else 1)
+    env = {k: v for k, v in os.environ.items() if k not in (STORE_ENV, DATA_DIR_ENV)}
+    return Supervisor(command, processes, on_child_died=queue.reap, env=env).run()

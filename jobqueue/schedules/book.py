@@ -14,22 +14,43 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from ..backend import ScheduleStore
+from ..clock import Clock
 from ..codec import format_time
 from ..errors import InvalidJob, ScheduleNotFound
-from ..job import PendingJob, RunningJob
+from ..job import Job, PendingJob, RunningJob
 from . import rules
 from .definition import define
-from .model import CatchUp, Schedule
-from .store import ScheduleStore
-
-if TYPE_CHECKING:
-    from ..queue import JobQueue
+from .model import Schedule, ScheduleSpec
 
 log = logging.getLogger(__name__)
 
 Enqueued = PendingJob | RunningJob
+
+
+class Enqueuer(Protocol):
+    """What a schedule needs of a queue: add its tick's job, and look up its last one."""
+
+    def enqueue(
+        self,
+        type: str,
+        params: Any = None,
+        *,
+        run_at: datetime | None = None,
+        priority: int = 0,
+        max_retries: int = 3,
+        timeout: float | None = None,
+        unique_key: str | None = None,
+        user_id: str | None = None,
+    ) -> Enqueued:
+        """Add the tick's job; a job already holding ``unique_key`` is returned instead."""
+        ...
+
+    def get_job(self, id: str) -> Job | None:
+        """The schedule's last job, to tell whether it still runs; may raise InvalidJob."""
+        ...
 
 
 def tick_key(name: str, tick: datetime) -> str:
@@ -38,64 +59,60 @@ def tick_key(name: str, tick: datetime) -> str:
 
 
 class ScheduleBook:
-    """The schedules of one queue's data directory."""
+    """The schedules of one backend, and how their ticks become jobs of ``enqueuer``."""
 
-    def __init__(self, queue: JobQueue) -> None:
-        self.queue = queue
-        # A store without fsync settings (another backend) gets durable schedule files.
-        durable = bool(getattr(queue.store, "durable", True))
-        self.store = ScheduleStore(queue.data_dir, durable=durable)
-
-    def add(
+    def __init__(
         self,
-        name: str,
-        cron: str,
-        type: str,
-        params: Any = None,
+        store: ScheduleStore,
+        enqueuer: Enqueuer,
+        clock: Clock,
         *,
-        timezone: str = "UTC",
-        run_on_start: bool = False,
-        allow_concurrent: bool = True,
-        max_runs: int | None = None,
-        end_date: datetime | None = None,
-        catch_up: CatchUp = "once",
-        **enqueue_options: Any,
-    ) -> Schedule:
+        max_params_bytes: int,
+        location: str = "",
+    ) -> None:
+        self.store = store
+        self.enqueuer = enqueuer
+        self.clock = clock
+        self.max_params_bytes = max_params_bytes
+        #: Where the schedules are (for the scheduler's log).
+        self.location = location
+
+    def add(self, spec: ScheduleSpec) -> Schedule:
         """Create or replace a schedule (see ``JobQueue.schedule``)."""
-        spec = define(
-            name, cron, type, params, timezone=timezone, run_on_start=run_on_start,
-            allow_concurrent=allow_concurrent, max_runs=max_runs, end_date=end_date,
-            catch_up=catch_up, enqueue_options=enqueue_options,
-            max_params_bytes=self.queue.max_params_bytes,
-        )  # fmt: skip
-        with self.store.lock(spec.name):
-            old = self._read_for_replace(spec.name)
-            now = self.queue.clock.now()
-            schedule = rules.redefine(old, spec, now) if old else rules.create(spec, now)
-            if old is None and spec.run_on_start and schedule.active:
+        checked = define(spec, self.max_params_bytes)
+        with self.store.lock(checked.name):
+            old = self._read_for_replace(checked.name)
+            now = self.clock.now()
+            schedule = rules.redefine(old, checked, now) if old else rules.create(checked, now)
+            if old is None and checked.run_on_start and schedule.active:
                 schedule, _ = self._fire(schedule, rules.Fire(now, now), now)
             self.store.put(schedule)
-        log.debug("schedule %s: %s in %s, next run %s", spec.name, spec.cron, spec.timezone,
-                 schedule.next_run_at)  # fmt: skip
+        log.debug("schedule %s: %s in %s, next run %s", checked.name, checked.cron,
+                  checked.timezone, schedule.next_run_at)  # fmt: skip
         return schedule
 
     def remove(self, name: str) -> None:
+        """Delete the schedule (jobs it already enqueued stay); ScheduleNotFound if none."""
         with self.store.lock(name):
             if not self.store.delete(name):
                 raise ScheduleNotFound(name)
 
     def pause(self, name: str) -> Schedule:
+        """Stop firing but keep the schedule and its history; ScheduleNotFound if none."""
         with self.store.lock(name):
             return self._put(rules.pause(self._require(name)))
 
     def resume(self, name: str) -> Schedule:
+        """Fire again from the next tick after now; ticks missed while paused are dropped."""
         with self.store.lock(name):
-            return self._put(rules.resume(self._require(name), self.queue.clock.now()))
+            return self._put(rules.resume(self._require(name), self.clock.now()))
 
     def all(self) -> list[Schedule]:
+        """Every readable schedule, by name, paused and retired ones included."""
         return self.store.all()
 
     def next_run_time(self, name: str, after: datetime | None = None) -> datetime | None:
+        """See ``rules.next_run_time``; ``after`` must be aware, and the schedule must exist."""
         if after is not None and (not isinstance(after, datetime) or after.utcoffset() is None):
             raise InvalidJob("after must be a timezone-aware datetime")
         return rules.next_run_time(self._require(name), after)
@@ -124,7 +141,7 @@ class ScheduleBook:
         self, schedule: Schedule, fire: rules.Fire, now: datetime
     ) -> tuple[Schedule, Enqueued]:
         """Enqueue the tick's job (before the file moves on: see the module docstring)."""
-        job = self.queue.enqueue(
+        job = self.enqueuer.enqueue(
             schedule.type,
             schedule.params,
             run_at=fire.run_at,
@@ -141,7 +158,7 @@ class ScheduleBook:
         if schedule.allow_concurrent or schedule.last_job_id is None:
             return False
         try:
-            job = self.queue.get_job(schedule.last_job_id)
+            job = self.enqueuer.get_job(schedule.last_job_id)
         except InvalidJob:  # a corrupt job file (now quarantined) no longer holds the slot
             return False
         return isinstance(job, Enqueued)

@@ -44,6 +44,7 @@ _KINDS: dict[str, tuple[type | tuple[type, ...], bool]] = {
 
 
 def to_document(schedule: Schedule) -> dict[str, Any]:
+    """The file's JSON object (times as ISO 8601 strings), also what ``--json`` prints."""
     doc = {name: getattr(schedule, name) for name in _FIELDS}
     for name in _TIMES:
         doc[name] = None if doc[name] is None else format_time(doc[name])
@@ -68,6 +69,7 @@ def decode(data: bytes, source: str) -> Schedule:
 
 
 def from_document(doc: object) -> Schedule:
+    """Strict: every key present, no unknown ones, values checked as the API checks them."""
     if not isinstance(doc, dict):
         raise InvalidJob("a schedule must be a JSON object")
     missing = [name for name in _FIELDS if name not in doc]

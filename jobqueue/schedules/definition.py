@@ -1,4 +1,4 @@
-"""Checking what a caller passes to ``JobQueue.schedule``: one place for the API and CLI.
+"""Checking a ScheduleSpec: one place for what ``JobQueue.schedule`` and the CLI are given.
 
 Every mistake is an InvalidJob naming the argument, raised before anything is written.
 """
@@ -12,40 +12,26 @@ from ..errors import InvalidJob
 from ..ids import check_schedule_name, check_type
 from ..options import EnqueueOptions, normalize_params
 from .cron import check_cron, zone
-from .model import CATCH_UP, CatchUp, Schedule
+from .model import CATCH_UP, CatchUp, Schedule, ScheduleSpec
 
 # A schedule sets these itself: its jobs are due at their tick, with a per-tick key.
 _NOT_FOR_SCHEDULES = ("delay", "run_at", "unique_key")
 
 
-def define(
-    name: str,
-    cron: str,
-    type: str,
-    params: Any,
-    *,
-    timezone: str,
-    run_on_start: bool,
-    allow_concurrent: bool,
-    max_runs: int | None,
-    end_date: datetime | None,
-    catch_up: CatchUp,
-    enqueue_options: dict[str, Any],
-    max_params_bytes: int,
-) -> Schedule:
+def define(spec: ScheduleSpec, max_params_bytes: int) -> Schedule:
     """A checked Schedule with no history yet (``rules`` gives it its first tick)."""
-    options = _options(enqueue_options)
+    options = _options(spec.enqueue_options)
     return Schedule(
-        name=check_schedule_name(name),
-        cron=check_cron(cron),
-        type=check_type(type),
-        params=normalize_params(params, max_params_bytes),
-        timezone=zone(timezone).key,
-        max_runs=_max_runs(max_runs),
-        end_date=_end_date(end_date),
-        allow_concurrent=_flag(allow_concurrent, "allow_concurrent"),
-        run_on_start=_flag(run_on_start, "run_on_start"),
-        catch_up=_catch_up(catch_up),
+        name=check_schedule_name(spec.name),
+        cron=check_cron(spec.cron),
+        type=check_type(spec.type),
+        params=normalize_params(spec.params, max_params_bytes),
+        timezone=zone(spec.timezone).key,
+        max_runs=_max_runs(spec.max_runs),
+        end_date=_end_date(spec.end_date),
+        allow_concurrent=_flag(spec.allow_concurrent, "allow_concurrent"),
+        run_on_start=_flag(spec.run_on_start, "run_on_start"),
+        catch_up=_catch_up(spec.catch_up),
         priority=options.priority,
         max_retries=options.max_retries,
         timeout=options.timeout_seconds(),

@@ -7,9 +7,9 @@ Change a schedule with ``dataclasses.replace``; ``rules`` holds every such chang
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from ..job import Params
 
@@ -57,3 +57,22 @@ class Schedule:
     def active(self) -> bool:
         """Neither paused nor retired: the scheduler looks at it."""
         return not self.paused and not self.retired
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleSpec:
+    """What a caller asks for (``JobQueue.schedule``, ``jobqueue schedule add``), not yet
+    checked: ``definition.define`` turns it into a Schedule or raises InvalidJob."""
+
+    name: str
+    cron: str
+    type: str
+    params: Any = None
+    timezone: str = "UTC"
+    run_on_start: bool = False
+    allow_concurrent: bool = True
+    max_runs: int | None = None
+    end_date: datetime | None = None
+    catch_up: CatchUp = "once"
+    #: priority, max_retries, timeout, user_id (as in ``JobQueue.enqueue``).
+    enqueue_options: dict[str, Any] = field(default_factory=dict)

@@ -65,6 +65,7 @@ def redefine(old: Schedule, spec: Schedule, now: datetime) -> Schedule:
 
 
 def is_due(schedule: Schedule, now: datetime) -> bool:
+    """A tick is waiting at ``now``; never for a paused or retired schedule."""
     at = schedule.next_run_at
     return schedule.active and at is not None and at <= now
 
@@ -95,10 +96,12 @@ def fired(schedule: Schedule, fire: Fire, job_id: str, now: datetime) -> Schedul
 
 
 def skipped(schedule: Schedule, skip: Skip, now: datetime) -> Schedule:
+    """After ``skip``: move to the next tick; ``run_count`` and the last job stay as they were."""
     return _settle(schedule, _following(schedule, skip.tick, now))
 
 
 def pause(schedule: Schedule) -> Schedule:
+    """No tick is pending while paused (``next_run_at`` None); ``resume`` picks a new one."""
     return replace(schedule, paused=True, next_run_at=None)
 
 

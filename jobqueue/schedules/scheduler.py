@@ -13,34 +13,30 @@ import logging
 import threading
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
+from ..clock import Clock
 from . import rules
 from .book import Enqueued, ScheduleBook
 from .model import Schedule
-
-if TYPE_CHECKING:
-    from ..clock import Clock
-    from ..queue import JobQueue
 
 log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    """Fires the schedules of ``queue``'s data directory."""
+    """Fires the schedules of one book (``JobQueue.scheduler()`` builds one)."""
 
     def __init__(
-        self, queue: JobQueue, *, clock: Clock | None = None, max_sleep: float = 1.0
+        self, book: ScheduleBook, *, clock: Clock | None = None, max_sleep: float = 1.0
     ) -> None:
-        self.queue = queue
-        self.clock: Clock = clock or queue.clock
+        self.book = book
+        self.clock: Clock = clock or book.clock
         self.max_sleep = max_sleep
-        self.book = ScheduleBook(queue)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
-        return f"Scheduler({self.queue!r})"
+        return f"Scheduler({self.book.location!r})"
 
     def tick(self, now: datetime | None = None) -> list[Enqueued]:
         """Fire every schedule due at ``now`` (default: the clock's); the jobs enqueued."""
@@ -50,7 +46,7 @@ class Scheduler:
     def run(self, stop: threading.Event | None = None) -> None:
         """Fire schedules until ``stop`` is set (default: until ``stop()`` is called)."""
         stop = self._stop if stop is None else stop
-        log.info("scheduler running on %s", self.queue.data_dir)
+        log.info("scheduler running on %s", self.book.location)
         while not stop.is_set():
             stop.wait(self._run_once())
         log.info("scheduler stopped")

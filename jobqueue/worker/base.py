@@ -3,7 +3,9 @@
 The loop (``run``) only claims and launches: each job runs in a slot thread of its own,
 its lease is kept fresh by the LeaseKeeper thread (which also runs the worker's
 ``Upkeep`` chores), and its outcome becomes the job's next state in ``ending``. The
-worker never touches paths, so it runs unchanged on any JobStore.
+worker sees its store only through ``jobqueue.backend``, so it runs unchanged on any
+backend. A backend failure (``StoreError``) never ends the loop: the worker keeps its
+running jobs, pauses ``error_backoff`` and tries again, logging once per streak.
 """
 
 from __future__ import annotations
@@ -20,19 +22,20 @@ from typing import Any, ClassVar, Literal
 
 from .. import transitions
 from ..clock import Clock
-from ..errors import InvalidJob, JobQueueError
+from ..errors import InvalidOption, StoreError
 from ..job import CancelledJob, CompleteJob, FailedJob, Job, PendingJob, RunningJob, WorkerInfo
 from ..process import hostname, start_ticks
 from ..queue import JobQueue
 from ..retry import RetryPolicy
 from . import signals
 from .context import JobContext
-from .ending import end_state, hook_call, verb
+from .ending import end_state, verb
 from .lease import Lease, LeaseKeeper
 from .middleware import Middleware, run_chain
-from .outcome import Cancelled, Deferred, Outcome, outcome_of_error, outcome_of_result
+from .outcome import Cancelled, Deferred, Failed, Outcome, outcome_of_error, outcome_of_result
+from .registry import Registration
 from .runner import AsyncRunner, SlotThreads, call_job
-from .upkeep import Retention, Upkeep, check_retention
+from .upkeep import Chores, Retention, Upkeep, check_retention
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,8 @@ _LOOKAHEAD = 8
 
 #: Why a claim brought no job: none due, every due one refused, or the store failed.
 NoJob = Literal["none", "refused", "error"]
+#: A burst run gives up (raising the StoreError) after this many failed claims in a row.
+BURST_ERROR_LIMIT = 3
 
 
 class JobWorker:
@@ -71,11 +76,15 @@ class JobWorker:
         rng: Random | None = None,
     ) -> None:
         if concurrency < 1:
-            raise InvalidJob(f"concurrency must be at least 1, not {concurrency}")
+            raise InvalidOption(f"concurrency must be at least 1, not {concurrency}")
         if isolation not in ("thread", "process"):
-            raise InvalidJob(f"isolation must be 'thread' or 'process', not {isolation!r}")
+            raise InvalidOption(f"isolation must be 'thread' or 'process', not {isolation!r}")
+        if isolation == "process" and queue.backend.process_local:
+            raise InvalidOption(
+                f"isolation='process' needs a store other processes can open, not {queue.location}"
+            )
         self.queue = queue
-        self.store = queue.store
+        self.jobs = queue.backend.jobs
         self.clock: Clock = clock or queue.clock
         self.rng = rng or queue.rng
         self.concurrency = concurrency
@@ -100,11 +109,15 @@ class JobWorker:
         self._thread: threading.Thread | None = None
         #: The latest start a rate limit put off: burst mode waits for it (the job was due).
         self._held_until: datetime | None = None
+        #: Failed claims in a row (the log says a streak once; burst gives up after a few).
+        self._errors = 0
+        self._last_error = StoreError("the store failed")
         self.info: WorkerInfo | None = None
 
     # --- overridable ---------------------------------------------------------------------------
 
     def get_worker_name(self) -> str:
+        """The registry key, so unique among live workers (default: class@host:pid)."""
         return f"{type(self).__name__}@{hostname()}:{os.getpid()}"
 
     def can_process_job(self, job: PendingJob | RunningJob) -> bool:
@@ -116,12 +129,30 @@ class JobWorker:
         May be ``async def``."""
         raise NotImplementedError(f"{type(self).__name__} must implement execute_job")
 
-    def on_job_started(self, job: RunningJob) -> None: ...
-    def on_job_completed(self, job: CompleteJob) -> None: ...
-    def on_job_failed(self, job: FailedJob) -> None: ...
-    def on_job_retrying(self, job: PendingJob, error: BaseException) -> None: ...
-    def on_job_cancelled(self, job: CancelledJob) -> None: ...
-    def on_cleanup(self, job: RunningJob, ctx: JobContext) -> None: ...
+    def on_job_started(self, job: RunningJob) -> None:
+        """Hook: claimed, about to run. Like every hook, an exception is logged, not raised."""
+        ...
+
+    def on_job_completed(self, job: CompleteJob) -> None:
+        """Hook: the result is stored (not called if a cancel or the reaper won first)."""
+        ...
+
+    def on_job_failed(self, job: FailedJob) -> None:
+        """Hook: failed for good (no retry left, or a PermanentError); not on a retry."""
+        ...
+
+    def on_job_retrying(self, job: PendingJob, error: BaseException) -> None:
+        """Hook: back to pending after a failed attempt; ``error`` may be a stand-in (see
+        ``Failed.exception``) or a JobTimeout."""
+        ...
+
+    def on_job_cancelled(self, job: CancelledJob) -> None:
+        """Hook: the running job stopped on a cancel request and is stored as cancelled."""
+        ...
+
+    def on_cleanup(self, job: RunningJob, ctx: JobContext) -> None:
+        """Hook: release what a cancelled attempt held; runs before the cancel is stored."""
+        ...
 
     # --- running -----------------------------------------------------------------------------
 
@@ -166,7 +197,7 @@ class JobWorker:
     def set_concurrency(self, n: int) -> None:
         """Change how many jobs run at once, while running."""
         if n < 1:
-            raise InvalidJob(f"concurrency must be at least 1, not {n}")
+            raise InvalidOption(f"concurrency must be at least 1, not {n}")
         self.concurrency = n
         self._wake.set()
 
@@ -180,24 +211,47 @@ class JobWorker:
         self._stopping.clear()
         self._stop_now.clear()
         self._held_until = None
+        self._errors = 0
 
     def _start(self) -> LeaseKeeper:
         pid = os.getpid()  # read at run time: a supervisor's fork changes it
         self.info = WorkerInfo(
             name=self.get_worker_name(), host=hostname(), pid=pid, pid_started=start_ticks(pid)
         )
-        subscribe = getattr(self.store, "subscribe", None)
-        self._unsubscribe: Callable[[], None] | None = (
-            subscribe(self._wake.set) if callable(subscribe) else None
+        backend = self.queue.backend
+        self._unsubscribe = backend.wakeups.subscribe(self._wake.set)
+        keeper = LeaseKeeper(
+            backend.jobs, backend.cancels, self.clock, heartbeat_interval=self.heartbeat_interval
         )
-        keeper = LeaseKeeper(self.store, self.clock, heartbeat_interval=self.heartbeat_interval)
         self._keeper = keeper
-        self._upkeep = Upkeep(self, keeper)
+        self._upkeep = Upkeep(self._chores(keeper), self.queue, self.clock)
         keeper.periodic = self._upkeep.tick
         self._upkeep.start(self.clock.now())
         keeper.start()
-        log.info("worker %s started (concurrency %d)", self.info.name, self.concurrency)
+        log.info(
+            "worker %s started on %s (concurrency %d)",
+            self.info.name, self.queue.location, self.concurrency,
+        )  # fmt: skip
         return keeper
+
+    def _chores(self, keeper: LeaseKeeper) -> Chores:
+        assert self.info is not None
+        registration = Registration(
+            self.queue.backend.workers,
+            self.info,
+            keeper,
+            self.clock,
+            concurrency=lambda: self.concurrency,
+            heartbeat_interval=self.heartbeat_interval,
+            stale_after=self.stale_after,
+            types=tuple(sorted(self.job_types)),
+        )
+        return Chores(
+            registration=registration,
+            stale_after=self.stale_after,
+            retention=self.retention,
+            with_scheduler=self.with_scheduler,
+        )
 
     def _loop(self, burst: bool) -> None:
         while not self._stopping.is_set():
@@ -208,6 +262,8 @@ class JobWorker:
                     continue
                 if burst and found != "error" and not self._active and not self._due_soon():
                     return
+                if burst and found == "error" and self._errors >= BURST_ERROR_LIMIT:
+                    raise self._last_error
                 self._pause(found)
             self._wait()
 
@@ -222,12 +278,24 @@ class JobWorker:
         """The best due job this worker accepts, or why there is none."""
         refused: list[RunningJob] = []
         try:
-            return self._claim_accepted(refused)
-        except (JobQueueError, OSError) as e:
-            log.error("store error, pausing %.1fs: %s", self.error_backoff, e)
+            found = self._claim_accepted(refused)
+        except StoreError as e:
+            self._claim_failed(e)
             return "error"
         finally:
             self._hand_back(refused)
+        if self._errors:
+            log.warning("the store is back after %d failed claim(s)", self._errors)
+            self._errors = 0
+        return found
+
+    def _claim_failed(self, error: StoreError) -> None:
+        """Log the first failure of a streak only: a store that is down for a minute must
+        not write a line per backoff."""
+        if not self._errors:
+            log.error("store error, retrying every %.1fs: %s", self.error_backoff, error)
+        self._errors += 1
+        self._last_error = error
 
     def _claim_accepted(self, refused: list[RunningJob]) -> RunningJob | NoJob:
         """Claim until can_process_job accepts a job. The store only filters by type, so
@@ -235,7 +303,7 @@ class JobWorker:
         next claim then looks past them instead of taking the same job again."""
         assert self.info is not None
         while len(refused) < _LOOKAHEAD:
-            job = self.store.claim(self.info, self.clock.now(), self._types())
+            job = self.jobs.claim(self.info, self.clock.now(), self._types())
             if job is None:
                 break
             if self.can_process_job(job):
@@ -247,8 +315,8 @@ class JobWorker:
         """Put jobs that can_process_job refused back in pending/, untouched."""
         for job in refused:
             try:
-                self.store.move(job, transitions.release(job))
-            except (JobQueueError, OSError) as e:
+                self.jobs.move(job, transitions.release(job))
+            except StoreError as e:
                 log.warning("could not hand back %s: %s", job.metadata.id, e)
 
     def _pause(self, found: NoJob) -> None:
@@ -271,8 +339,10 @@ class JobWorker:
                 self._held_until = until
 
     def _next_due(self) -> datetime | None:
-        next_due = getattr(self.store, "next_due", None)
-        return next_due(self._types()) if callable(next_due) else None
+        try:
+            return self.jobs.next_due(self._types())
+        except StoreError:
+            return None  # the next claim says so, once per streak
 
     def _wait(self) -> None:
         timeout = self.poll_interval
@@ -288,12 +358,12 @@ class JobWorker:
         timeout = job.metadata.timeout or self.default_timeout
         deadline = job.started_at + timedelta(seconds=timeout) if timeout else None
         ctx = JobContext(job, deadline=deadline, queue=self.queue, clock=self.clock)
-        lease = Lease(self.store, job, ctx)
+        lease = Lease(self.jobs, job, ctx)
         with self._slots:
             self._active[job.metadata.id] = lease
         self._keeper.track(lease)
         log.info("job %s (%s) started", job.metadata.id, job.metadata.type)
-        self._hook("on_job_started", job)
+        self._guard(self.on_job_started, job)
         self._slot_threads.submit(lease)
 
     def _work(self, lease: Lease) -> None:
@@ -317,7 +387,7 @@ class JobWorker:
             if self.isolation == "process":
                 from .isolation import run_in_child
 
-                return run_in_child(self, lease.job, ctx)
+                return run_in_child(self.call, self.queue, lease.job, ctx)
             result = self.call(lease.job, ctx, self._async)
         except BaseException as exc:
             return outcome_of_error(exc, ctx)
@@ -331,7 +401,7 @@ class JobWorker:
     def _record(self, lease: Lease, outcome: Outcome, took: float) -> None:
         now = self.clock.now()
         if isinstance(outcome, Cancelled):
-            self._hook("on_cleanup", lease.job, lease.ctx)
+            self._guard(self.on_cleanup, lease.job, lease.ctx)
         elif isinstance(outcome, Deferred):
             self._hold(outcome.until)
         make = lambda job: end_state(job, outcome, now, self.retry_policy, self.rng)  # noqa: E731
@@ -341,10 +411,20 @@ class JobWorker:
             log.warning("job %s: dropped its outcome, the job changed under us", job_id)
             return
         log.info("job %s (%s) %s after %.3fs", job_id, new.metadata.type, verb(new), took)
-        hook = hook_call(new, outcome)
-        if hook is not None:
-            name, args = hook
-            self._hook(name, *args)
+        self._tell(new, outcome)
+
+    def _tell(self, new: Job, outcome: Outcome) -> None:
+        """Call the hook that tells of how the attempt ended."""
+        match new:
+            case CompleteJob():
+                self._guard(self.on_job_completed, new)
+            case FailedJob():
+                self._guard(self.on_job_failed, new)
+            case CancelledJob():
+                self._guard(self.on_job_cancelled, new)
+            case PendingJob() if isinstance(outcome, Failed):
+                error = outcome.exception or RuntimeError(outcome.error.message)
+                self._guard(self.on_job_retrying, new, error)
 
     def _finish(self, lease: Lease, make: Callable[[RunningJob], Job], now: datetime) -> Job | None:
         """``lease.finish``, retried after a store error: giving up would strand the job in
@@ -352,18 +432,18 @@ class JobWorker:
         while True:
             try:
                 return lease.finish(make, now)
-            except (JobQueueError, OSError) as e:
+            except StoreError as e:
                 job_id, pause = lease.job.metadata.id, self.error_backoff
                 log.error("job %s: cannot record its end, retrying in %.1fs: %s", job_id, pause, e)
                 if self._stop_now.wait(pause):
                     return None  # exiting: the reaper returns the job once we are gone
 
-    def _hook(self, name: str, *args: Any) -> None:
+    def _guard(self, hook: Callable[..., None], *args: Any) -> None:
         """Hooks are the user's code: an exception is logged, never fatal."""
         try:
-            getattr(self, name)(*args)
+            hook(*args)
         except Exception:
-            log.exception("hook %s raised", name)
+            log.exception("hook %s raised", hook.__name__)
 
     # --- shutdown ----------------------------------------------------------------------------
 
@@ -376,15 +456,27 @@ class JobWorker:
                 lease.ctx.cancel("worker shutting down", "shutdown")
             self._wait_active(_FORCE_RELEASE_GRACE)
         for lease in self._leases():
-            if lease.finish(transitions.release, self.clock.now()) is not None:
-                log.warning("job %s handed back to pending", lease.job.metadata.id)
+            self._hand_back_on_exit(lease)
         keeper.stop()
+        self._flush()  # the ends this worker wrote are durable before it leaves the registry
         self._upkeep.stop()  # after the keeper: no beat may write the registry back
-        if self._unsubscribe is not None:
-            self._unsubscribe()
+        self._unsubscribe()
         self._async.close()
         self._slot_threads.close()
         log.info("worker %s stopped", self.info.name if self.info else "")
+
+    def _hand_back_on_exit(self, lease: Lease) -> None:
+        try:
+            if lease.finish(transitions.release, self.clock.now()) is not None:
+                log.warning("job %s handed back to pending", lease.job.metadata.id)
+        except StoreError as e:  # the reaper returns it once this process is gone
+            log.error("job %s: could not hand it back: %s", lease.job.metadata.id, e)
+
+    def _flush(self) -> None:
+        try:
+            self.jobs.flush()
+        except StoreError as e:
+            log.error("could not make the last ends durable: %s", e)
 
     def _leases(self) -> list[Lease]:
         with self._slots:

@@ -50,14 +50,17 @@ class JobContext:
 
     @property
     def job_id(self) -> str:
+        """Shorthand for ``ctx.job.metadata.id`` (handy in log lines)."""
         return self.job.metadata.id
 
     @property
     def metadata(self) -> Metadata:
+        """The metadata as claimed: ``retry_count`` tells which retry this attempt is."""
         return self.job.metadata
 
     @property
     def params(self) -> Params:
+        """The job's params as plain JSON values; treat them as read-only."""
         return self.job.params
 
     # --- for handlers ----------------------------------------------------------------------
@@ -69,9 +72,11 @@ class JobContext:
 
     @property
     def cancel_reason(self) -> str | None:
+        """Why it was cancelled; None before a cancel, and for a cancel given no reason."""
         return self._cancel_reason
 
     def raise_if_cancelled(self) -> None:
+        """Call at safe points in long work: raises JobCancelled once a cancel was asked for."""
         if self._cancelled.is_set():
             raise JobCancelled(self._cancel_reason)
 
@@ -96,7 +101,7 @@ class JobContext:
 
     def shared_state(self, name: str, fn: Callable[[bytes | None], tuple[bytes, T]]) -> T:
         """Atomic read-modify-write of state shared by every worker process (middleware)."""
-        return self._queue().store.update_shared(name, fn)
+        return self._queue().backend.shared.update(name, fn)
 
     def _queue(self) -> JobQueue:
         if self.queue is None:
@@ -107,6 +112,7 @@ class JobContext:
 
     @property
     def cancel_kind(self) -> CancelKind | None:
+        """Who cancelled (see ``CancelKind``): it decides cancelled, failed or handed back."""
         return self._cancel_kind
 
     def cancel(self, reason: str | None, kind: CancelKind) -> None:

@@ -1,4 +1,4 @@
-"""From an attempt's outcome to the job's next state, and to the hook that tells of it.
+"""From an attempt's outcome to the job's next state.
 
 Pure apart from the retry policy's randomness, which is passed in.
 """
@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from random import Random
-from typing import Any
 
 from .. import transitions
-from ..job import CancelledJob, CompleteJob, FailedJob, Job, PendingJob, RunningJob
+from ..job import Job, RunningJob
 from ..retry import RetryPolicy
 from .outcome import Cancelled, Deferred, Failed, Outcome, Released, Succeeded
 
@@ -18,6 +17,7 @@ from .outcome import Cancelled, Deferred, Failed, Outcome, Released, Succeeded
 def end_state(
     job: RunningJob, outcome: Outcome, now: datetime, policy: RetryPolicy, rng: Random
 ) -> Job:
+    """The job's next state; ``rng`` feeds the retry policy's jitter (nothing else is random)."""
     match outcome:
         case Succeeded(result):
             return transitions.complete(job, result, now)
@@ -41,21 +41,6 @@ def retry_delay(
     if failed.delay is not None:
         return failed.delay
     return policy.delay(meta.retry_count, meta.max_retries, rng)
-
-
-def hook_call(new: Job, outcome: Outcome) -> tuple[str, tuple[Any, ...]] | None:
-    """Which ``on_job_*`` hook tells of ``new``, with its arguments (None: no hook)."""
-    match new:
-        case CompleteJob():
-            return "on_job_completed", (new,)
-        case FailedJob():
-            return "on_job_failed", (new,)
-        case CancelledJob():
-            return "on_job_cancelled", (new,)
-        case PendingJob() if isinstance(outcome, Failed):
-            error = outcome.exception or RuntimeError(outcome.error.message)
-            return "on_job_retrying", (new, error)
-    return None
 
 
 def verb(job: Job) -> str:

@@ -50,12 +50,14 @@ class HandlerWorker(JobWorker):
         self._wake.set()
 
     def can_process_job(self, job: PendingJob | RunningJob) -> bool:
+        """Only registered types: ``job_types`` is ignored, and no handler means no claim."""
         return job.metadata.type in self._handlers
 
     def _types(self) -> frozenset[str] | None:
         return frozenset(self._handlers)
 
     def execute_job(self, job: RunningJob, ctx: JobContext) -> Any:
+        """Call the type's handler; a type with none fails at once (PermanentError)."""
         registered = self._handlers.get(job.metadata.type)
         if registered is None:
             raise PermanentError(f"no handler for job type {job.metadata.type!r}")

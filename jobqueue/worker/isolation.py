@@ -16,18 +16,21 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import JobCancelled
 from ..job import ErrorInfo, RunningJob
+from ..queue import JobQueue
 from .context import JobContext
 from .outcome import Failed, Outcome, outcome_of_error, outcome_of_result
 from .runner import AsyncRunner
 
-if TYPE_CHECKING:
-    from .base import JobWorker
+#: ``JobWorker.call``: execute_job inside the middleware chain.
+Call = Callable[[RunningJob, JobContext, AsyncRunner], Any]
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +38,12 @@ KILL_GRACE = 2.0
 _POLL = 0.05
 
 
-def run_in_child(worker: JobWorker, job: RunningJob, ctx: JobContext) -> Outcome:
+def run_in_child(call: Call, queue: JobQueue, job: RunningJob, ctx: JobContext) -> Outcome:
     """Run one attempt in a child process; never raises."""
     mp = multiprocessing.get_context("fork")
     parent, child = mp.Pipe(duplex=True)
-    process = mp.Process(target=_child_main, args=(worker, job, ctx.deadline, child), daemon=True)
+    args = (call, queue, job, ctx.deadline, ctx.clock, child)
+    process = mp.Process(target=_child_main, args=args, daemon=True)
     process.start()
     child.close()
     try:
@@ -81,15 +85,29 @@ def _died(exitcode: int | None, ctx: JobContext) -> Outcome:
     return Failed(ErrorInfo(type="JobProcessDied", message=message))
 
 
-def _child_main(worker: JobWorker, job: RunningJob, deadline: Any, conn: Connection) -> None:
+def _child_main(
+    call: Call,
+    parent_queue: JobQueue,
+    job: RunningJob,
+    deadline: datetime | None,
+    clock: Any,
+    conn: Connection,
+) -> None:
+    """The child opens its own handle on the backend: nothing the parent opened (a
+    database connection, spare files, locks, appenders) is used on this side of the fork."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides about shutdown
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    ctx = JobContext(job, deadline=deadline, queue=worker.queue, clock=worker.clock)
+    try:
+        queue = parent_queue.reopened()
+    except BaseException as exc:
+        _send_outcome(conn, outcome_of_error(exc, JobContext(job, deadline=deadline)))
+        os._exit(0)
+    ctx = JobContext(job, deadline=deadline, queue=queue, clock=clock)
     lock = threading.Lock()
     threading.Thread(target=_listen, args=(conn, ctx), daemon=True).start()
     threading.Thread(target=_relay_progress, args=(conn, ctx, lock), daemon=True).start()
     try:
-        result = worker.call(job, ctx, AsyncRunner())
+        result = call(job, ctx, AsyncRunner())
         outcome = outcome_of_result(result, ctx)
     except BaseException as exc:
         outcome = outcome_of_error(exc, ctx)

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from .. import transitions
+from ..backend import CancelRequests, JobStore
 from ..clock import Clock
-from ..errors import JobQueueError, StaleJob
+from ..errors import StaleJob, StoreError
 from ..job import Job, RunningJob
-from ..store import JobStore
 from .context import JobContext
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ class LeaseKeeper:
     def __init__(
         self,
         store: JobStore,
+        cancels: CancelRequests,
         clock: Clock,
         *,
         heartbeat_interval: float,
@@ -92,6 +93,7 @@ class LeaseKeeper:
         periodic: Callable[[datetime], None] | None = None,
     ) -> None:
         self.store = store
+        self.cancels = cancels
         self.clock = clock
         self.heartbeat = timedelta(seconds=heartbeat_interval)
         self.tick = min(tick, heartbeat_interval)
@@ -102,24 +104,29 @@ class LeaseKeeper:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Start the daemon thread; a stopped keeper may be started again."""
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="jobqueue-lease", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop beating; waits at most 5 s for the thread. Leases still tracked go stale."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
     def track(self, lease: Lease) -> None:
+        """Keep ``lease`` fresh; its first heartbeat is due one interval from now."""
         with self._mutex:
             self._leases[lease.job.metadata.id] = (lease, self.clock.now())
 
     def untrack(self, lease: Lease) -> None:
+        """Stop visiting ``lease`` (its attempt ended); unknown leases are ignored."""
         with self._mutex:
             self._leases.pop(lease.job.metadata.id, None)
 
     def leases(self) -> list[Lease]:
+        """A snapshot of the tracked leases, safe to iterate while others are untracked."""
         with self._mutex:
             return [lease for lease, _ in self._leases.values()]
 
@@ -141,14 +148,14 @@ class LeaseKeeper:
             if due:
                 with self._mutex:
                     self._leases[lease.job.metadata.id] = (lease, now)
-        except (JobQueueError, OSError) as e:
+        except StoreError as e:
             log.warning("could not refresh job %s: %s", lease.job.metadata.id, e)
 
     def _check_cancel(self, lease: Lease, now: datetime) -> None:
         ctx = lease.ctx
         if ctx.cancelled:
             return
-        request = self.store.cancel_requested(lease.job.metadata.id)
+        request = self.cancels.get(lease.job.metadata.id)
         if request is not None:
             ctx.cancel(request.reason, "user")
         elif ctx.deadline is not None and now >= ctx.deadline:

@@ -24,11 +24,15 @@ from .context import JobContext
 
 @dataclass(frozen=True, slots=True)
 class Succeeded:
+    """Returned normally; ``result`` is already round-tripped through JSON, as stored."""
+
     result: JSONValue
 
 
 @dataclass(frozen=True, slots=True)
 class Failed:
+    """The attempt raised or timed out: retried, or failed for good (see ``end_state``)."""
+
     error: ErrorInfo
     #: The exception, for ``on_job_retrying``; None when it cannot cross a process boundary.
     exception: BaseException | None = None
@@ -40,6 +44,8 @@ class Failed:
 
 @dataclass(frozen=True, slots=True)
 class Cancelled:
+    """Stopped by a user's cancel (or JobCancelled): stored cancelled, never retried."""
+
     reason: str | None
 
 

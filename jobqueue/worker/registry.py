@@ -1,4 +1,4 @@
-"""A worker's own record in the store's worker registry (see ``store.workers``).
+"""A worker's own record in the backend's worker registry (``WorkerRecord``).
 
 The worker joins when it starts, beats from its LeaseKeeper's periodic callback and
 leaves when it stops cleanly, so ``queue.workers()`` lists exactly the workers that are
@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
-from .. import codec
-from ..errors import JobQueueError
+from ..backend import WorkerRecord, WorkerRegistry
+from ..clock import Clock
+from ..errors import StoreError
 from ..health import worker_states
+from ..job import WorkerInfo
 from ..process import hostname
 from .lease import LeaseKeeper
-
-if TYPE_CHECKING:
-    from .base import JobWorker
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +35,37 @@ _PRUNE_EVERY = timedelta(minutes=1)
 class Registration:
     """One worker's record: written on ``join``, refreshed by ``beat``, removed by ``leave``."""
 
-    def __init__(self, worker: JobWorker, keeper: LeaseKeeper) -> None:
-        assert worker.info is not None, "register a worker once it has started"
-        self.worker = worker
-        self.info = worker.info
+    def __init__(
+        self,
+        registry: WorkerRegistry,
+        info: WorkerInfo,
+        keeper: LeaseKeeper,
+        clock: Clock,
+        *,
+        concurrency: Callable[[], int],
+        heartbeat_interval: float,
+        stale_after: float,
+        types: tuple[str, ...] = (),
+    ) -> None:
+        self.registry = registry
+        self.info = info
         self.keeper = keeper
-        self.started_at = worker.clock.now()
-        self._written: tuple[datetime, list[str]] | None = None
+        self.clock = clock
+        #: Read at each write: ``set_concurrency`` changes it while the worker runs.
+        self.concurrency = concurrency
+        self.heartbeat = timedelta(seconds=heartbeat_interval)
+        self.stale_after = stale_after
+        self.types = types
+        self.started_at = clock.now()
+        self._written: tuple[datetime, tuple[str, ...]] | None = None
         self._pruned_at: datetime | None = None
         self._left = False
         #: A beat racing a leave must not write the record back after it was removed.
         self._lock = threading.Lock()
 
     def join(self) -> Registration:
-        now = self.worker.clock.now()
+        """Write the first record and prune long-dead ones; a store error is only logged."""
+        now = self.clock.now()
         self._write(now, self._running())
         self._prune(now)
         return self
@@ -60,42 +76,43 @@ class Registration:
             if self._left:
                 return
             running = self._running()
-            due = timedelta(seconds=self.worker.heartbeat_interval)
             written = self._written
-            if written is None or running != written[1] or now - written[0] >= due:
+            if written is None or running != written[1] or now - written[0] >= self.heartbeat:
                 self._write(now, running)
         if self._pruned_at is None or now - self._pruned_at >= _PRUNE_EVERY:
             self._prune(now)
 
     def leave(self) -> None:
+        """Remove the record (clean stop); no beat writes it back after this."""
         with self._lock:
             self._left = True
             try:
-                self.worker.store.unregister_worker(self.info.name)
-            except (JobQueueError, OSError) as e:
+                self.registry.remove(self.info.name)
+            except StoreError as e:
                 log.warning("could not remove the record of worker %s: %s", self.info.name, e)
 
-    def _running(self) -> list[str]:
-        return sorted(lease.job.metadata.id for lease in self.keeper.leases())
+    def _running(self) -> tuple[str, ...]:
+        return tuple(sorted(lease.job.metadata.id for lease in self.keeper.leases()))
 
-    def document(self, now: datetime, running: list[str]) -> dict[str, Any]:
-        """The record: INTERFACE's keys, plus what a reader needs to judge staleness."""
-        return {
-            "name": self.info.name,
-            "host": self.info.host,
-            "pid": self.info.pid,
-            "pid_started": self.info.pid_started,
-            "started_at": codec.format_time(self.started_at),
-            "heartbeat_at": codec.format_time(now),
-            "concurrency": self.worker.concurrency,
-            "running": running,
-            "stale_after": self.worker.stale_after,
-        }
+    def record(self, now: datetime, running: tuple[str, ...]) -> WorkerRecord:
+        """The record as of ``now``; ``concurrency`` is read afresh (it may have changed)."""
+        return WorkerRecord(
+            name=self.info.name,
+            host=self.info.host,
+            pid=self.info.pid,
+            pid_started=self.info.pid_started,
+            started_at=self.started_at,
+            heartbeat_at=now,
+            concurrency=self.concurrency(),
+            running=running,
+            stale_after=self.stale_after,
+            types=self.types,
+        )
 
-    def _write(self, now: datetime, running: list[str]) -> None:
+    def _write(self, now: datetime, running: tuple[str, ...]) -> None:
         try:
-            self.worker.store.register_worker(self.document(now, running))
-        except (JobQueueError, OSError) as e:
+            self.registry.put(self.record(now, running))
+        except StoreError as e:
             log.warning("could not refresh the record of worker %s: %s", self.info.name, e)
             return
         self._written = (now, running)
@@ -103,12 +120,10 @@ class Registration:
     def _prune(self, now: datetime) -> None:
         """Forget records of workers that have been stale for FORGET_AFTER."""
         self._pruned_at = now
-        store = self.worker.store
         try:
-            for state in worker_states(store.worker_records(), now, hostname()):
-                heartbeat = state.record["heartbeat_at"]
-                if state.stale and (heartbeat is None or now - heartbeat >= FORGET_AFTER):
-                    log.info("forgetting the record of worker %s", state.record["name"])
-                    store.unregister_worker(str(state.record["name"]))
-        except (JobQueueError, OSError) as e:
+            for state in worker_states(self.registry.all(), now, hostname()):
+                if state.stale and now - state.record.heartbeat_at >= FORGET_AFTER:
+                    log.info("forgetting the record of worker %s", state.record.name)
+                    self.registry.remove(state.record.name)
+        except StoreError as e:
             log.warning("could not prune worker records: %s", e)

@@ -33,6 +33,7 @@ class SlotThreads(Generic[T]):
         self._started = 0
 
     def submit(self, item: T) -> None:
+        """Run ``work(item)`` now, in an idle thread or a new one; the caller bounds how many."""
         with self._lock:
             start = self._idle == 0
             if start:
@@ -86,6 +87,7 @@ class AsyncRunner:
             raise JobCancelled(ctx.cancel_reason) from None
 
     def close(self) -> None:
+        """Stop the loop without waiting; a later ``run`` starts a new one."""
         with self._lock:
             loop, self._loop = self._loop, None
         if loop is not None:

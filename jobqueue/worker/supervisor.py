@@ -1,9 +1,10 @@
 """``jobqueue worker --processes P``: P worker processes, restarted when one dies.
 
-Each child is a plain ``jobqueue worker`` process. A child that dies without being
-asked to stop has its running jobs reaped at once (its pid is gone, so the reaper
-needs no stale timeout) and is replaced. SIGTERM/SIGINT are forwarded to every child,
-which then drain as they would alone; the supervisor exits 0 once they have.
+Each child is a plain ``jobqueue worker`` process, told the store by its URL. A child
+that dies without being asked to stop has its running jobs reaped at once (its pid is
+gone, so the reaper needs no stale timeout) and is replaced. SIGTERM/SIGINT are
+forwarded to every child, which then drain as they would alone; the supervisor exits 0
+once they have.
 
 Children run in their own process group: a terminal's Ctrl-C then reaches only the
 supervisor, which forwards it once (a second SIGINT would mean "stop now"). A hangup
@@ -21,7 +22,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,18 @@ _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 class Supervisor:
     def __init__(
-        self, command: Sequence[str], processes: int, on_child_died: Callable[[], object]
+        self,
+        command: Sequence[str],
+        processes: int,
+        on_child_died: Callable[[], object],
+        *,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """``env``: the children's environment (None: ours)."""
         self.command = list(command)
         self.processes = processes
         self.on_child_died = on_child_died
+        self.env = None if env is None else dict(env)
         self.children: list[subprocess.Popen[bytes]] = []
         self._stopping = threading.Event()
         self._last_restart = 0.0
@@ -64,7 +72,8 @@ class Supervisor:
         return BAD_INPUT if bad_input and not self._stopping.is_set() else 0
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        child = subprocess.Popen(self.command, process_group=0)  # see the module docstring
+        # A process group of its own: see the module docstring.
+        child = subprocess.Popen(self.command, process_group=0, env=self.env)
         log.info("started worker process %d", child.pid)
         return child
 

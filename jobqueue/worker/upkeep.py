@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from .. import reaper
+from ..clock import Clock
 from ..durations import to_timedelta
-from ..errors import InvalidJob, JobQueueError
+from ..errors import InvalidOption, StoreError
 from ..job import ENDED, Status
-from .lease import LeaseKeeper
+from ..queue import JobQueue
+from ..schedules.scheduler import Scheduler
 from .registry import Registration
-
-if TYPE_CHECKING:
-    from ..schedules.scheduler import Scheduler
-    from .base import JobWorker
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +28,29 @@ def check_retention(retention: Retention | None) -> dict[Status, timedelta]:
     checked: dict[Status, timedelta] = {}
     for status, age in (retention or {}).items():
         if status not in ENDED:
-            raise InvalidJob(f"retention is for complete, failed or cancelled, not {status!r}")
+            raise InvalidOption(f"retention is for complete, failed or cancelled, not {status!r}")
         checked[status] = to_timedelta(age, f"retention for {status}")
     return checked
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Chores:
+    """What a worker asks its upkeep to do."""
+
+    registration: Registration
+    stale_after: float
+    retention: Mapping[Status, timedelta]
+    with_scheduler: bool
+
+
 class Upkeep:
-    def __init__(self, worker: JobWorker, keeper: LeaseKeeper) -> None:
-        self.worker = worker
-        self.registration = Registration(worker, keeper)
+    """Runs ``Chores`` from the lease keeper's thread; a chore's StoreError is only logged."""
+
+    def __init__(self, chores: Chores, queue: JobQueue, clock: Clock) -> None:
+        self.chores = chores
+        self.registration = chores.registration
+        self.queue = queue
+        self.clock = clock
         self._last: dict[str, datetime] = {}
         self._scheduler: Scheduler | None = None
 
@@ -47,21 +59,22 @@ class Upkeep:
         once, before the first claim (so a burst run also runs what its schedules owed)."""
         self.registration.join()
         self.tick(now)
-        if self.worker.with_scheduler:
-            from ..schedules.scheduler import Scheduler
-
-            scheduler = Scheduler(self.worker.queue, clock=self.worker.clock)
+        if self.chores.with_scheduler:
+            scheduler = self.queue.scheduler(clock=self.clock)
             _guarded("schedules", lambda: scheduler.tick(now))
             self._scheduler = scheduler.start()
 
     def tick(self, now: datetime) -> None:
-        stale = timedelta(seconds=self.worker.stale_after)
-        reap_every = timedelta(seconds=max(1.0, min(self.worker.stale_after / 3, 10.0)))
+        """Called every keeper tick: each chore runs only when its own interval has passed."""
+        stale_after = self.chores.stale_after
+        stale = timedelta(seconds=stale_after)
+        reap_every = timedelta(seconds=max(1.0, min(stale_after / 3, 10.0)))
         self._every("reap", reap_every, now, lambda: self._reap(now, stale))
         self._every("retention", RETENTION_EVERY, now, self._apply_retention)
         self.registration.beat(now)
 
     def stop(self) -> None:
+        """Stop the scheduler thread, if any, then leave the registry (a clean stop)."""
         if self._scheduler is not None:
             self._scheduler.stop()
         self.registration.leave()
@@ -76,19 +89,21 @@ class Upkeep:
         _guarded(chore, run)
 
     def _reap(self, now: datetime, stale: timedelta) -> None:
-        for job in reaper.reap(self.worker.store, now, stale):
+        backend = self.queue.backend
+        for job in reaper.reap(backend.jobs, backend.cancels, now, stale):
             log.warning("returned lost job %s to %s", job.metadata.id, job.status)
 
     def _apply_retention(self) -> None:
-        for status, age in self.worker.retention.items():
-            removed = self.worker.queue.cleanup(older_than=age, statuses=[status])
+        for status, age in self.chores.retention.items():
+            removed = self.queue.cleanup(older_than=age, statuses=[status])
             if removed:
                 log.info("retention: removed %d %s jobs older than %s", removed, status, age)
 
 
 def _guarded(chore: str, run: Callable[[], object]) -> None:
-    """A chore that fails (a bad disk moment) is logged; the worker carries on."""
+    """A chore that fails (a bad disk moment, a database restart) is logged; the worker
+    carries on."""
     try:
         run()
-    except (JobQueueError, OSError) as e:
+    except StoreError as e:
         log.error("%s failed: %s", chore, e)

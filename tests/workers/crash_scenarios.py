@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from jobqueue import JobQueue, reaper, transitions
+from jobqueue.backends.file import FileBackend, FileStore
 from jobqueue.job import ErrorInfo, Job, RunningJob, Status, WorkerInfo
-from jobqueue.store import FileStore
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 BOOM = ErrorInfo(type="Boom", message="it broke")
@@ -38,20 +38,22 @@ class FixedClock:
 
 @dataclass
 class Ctx:
-    """What a scenario works with: a queue on a FileStore, and the worker that claims."""
+    """What a scenario works with: a queue on a FileBackend, its jobs part (the store
+    whose ``faults`` hook is armed), and the worker that claims."""
 
     root: Path
     worker: WorkerInfo
     durable: bool = False
+    backend: FileBackend = field(init=False)
     store: FileStore = field(init=False)
     queue: JobQueue = field(init=False)
 
     def __post_init__(self) -> None:
-        self.store = FileStore(self.root, durable=self.durable, rescan_interval=0)
+        self.backend = FileBackend(self.root, durable=self.durable, rescan_interval=0)
+        self.store = self.backend.jobs
         counter = itertools.count(1)
         self.queue = JobQueue(
-            self.root,
-            store=self.store,
+            self.backend,
             clock=FixedClock(),
             new_id=lambda now: f"job-{next(counter)}",
         )
@@ -125,14 +127,14 @@ def _cancel_running(ctx: Ctx) -> None:
 
 
 def _complete_and_sync(ctx: Ctx) -> None:
-    """An end written without an fsync, then the group's barrier (see store.claims)."""
+    """An end written without an fsync, then the group's barrier (see backends.file.claims)."""
     job = ctx.running()
     ctx.store.move(job, transitions.complete(job, {"ok": True}, NOW))
     ctx.store.flush()
 
 
 def _reap(ctx: Ctx) -> None:
-    assert len(reaper.reap(ctx.store, NOW, timedelta(seconds=30))) == 1
+    assert len(reaper.reap(ctx.store, ctx.backend.cancels, NOW, timedelta(seconds=30))) == 1
 
 
 def _enqueue_many(ctx: Ctx) -> None:
