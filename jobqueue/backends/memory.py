@@ -26,12 +26,13 @@ from typing import TypeVar
 
 from .. import transitions
 from ..backend import CancelRequest, WorkerRecord
-from ..errors import InvalidJob, StaleJob
+from ..errors import StaleJob
 from ..events import EventName, JobEvent, event_name, event_time
 from ..ids import check_id, check_schedule_name
 from ..job import STATUSES, Job, PendingJob, RunningJob, Status, WorkerInfo
 from ..metrics import Sample, sample_of
 from ..schedules.model import Schedule
+from .batch import dedupe
 
 T = TypeVar("T")
 
@@ -167,34 +168,14 @@ class _MemoryJobs(_Part):
 
     def add(self, jobs: Sequence[PendingJob]) -> list[Job]:
         with self._s.lock:
-            results, fresh = self._dedupe(jobs)
+            results, fresh = dedupe(
+                jobs, self._s.locked_holder, lambda job_id: job_id in self._s.jobs
+            )
             for job in fresh:
                 self._s.locked_replace(job.metadata.id, None, job)
         if fresh:
             self._s.wake()
         return results
-
-    def _dedupe(self, jobs: Sequence[PendingJob]) -> tuple[list[Job], list[PendingJob]]:
-        """As the file backend: a held key hands back its holder (from the store or from
-        earlier in the batch); a taken id refuses the whole batch before anything is stored."""
-        results: list[Job] = []
-        fresh: list[PendingJob] = []
-        held: dict[str, Job] = {}
-        ids: set[str] = set()
-        for job in jobs:
-            key = job.metadata.unique_key
-            holder = (held.get(key) or self._s.locked_holder(key)) if key else None
-            if holder is not None:
-                results.append(holder)
-                continue
-            if job.metadata.id in ids or job.metadata.id in self._s.jobs:
-                raise InvalidJob(f"job id {job.metadata.id!r} is already taken")
-            ids.add(job.metadata.id)
-            if key:
-                held[key] = job
-            fresh.append(job)
-            results.append(job)
-        return results, fresh
 
     def get(self, job_id: str) -> Job | None:
         check_id(job_id)  # the file backend refuses a malformed id: so do we

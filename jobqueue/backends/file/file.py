@@ -50,6 +50,7 @@ from pathlib import Path
 from ... import codec, transitions
 from ...errors import InvalidJob, StaleJob
 from ...job import ENDED, STATUSES, Job, PendingJob, RunningJob, Status, WorkerInfo
+from ..batch import dedupe
 from . import _fs, batches, recovery
 from .claims import Claims
 from .job_files import EPOCH, JobFiles, copies_in
@@ -205,7 +206,7 @@ class FileStore(JobFiles):
         no job, which reads as free (see unique)."""
         keys = {j.metadata.unique_key for j in jobs if j.metadata.unique_key}
         with self._keys.lock_all(keys):
-            results, fresh = self._dedupe(jobs)
+            results, fresh = dedupe(jobs, self._keys.holder, self._exists)
             for job in fresh:
                 if job.metadata.unique_key:
                     self._keys.hold(job.metadata.unique_key, job.metadata.id)
@@ -218,27 +219,6 @@ class FileStore(JobFiles):
                 )
                 self._step("add:batch-committed")
                 batches.publish(self.paths, batch, sync_pending=False, step=self._step)
-        return results, fresh
-
-    def _dedupe(self, jobs: Sequence[PendingJob]) -> tuple[list[Job], list[PendingJob]]:
-        """Replace jobs whose unique key is held by the holder; refuse taken ids."""
-        results: list[Job] = []
-        fresh: list[PendingJob] = []
-        held: dict[str, Job] = {}
-        ids: set[str] = set()
-        for job in jobs:
-            key = job.metadata.unique_key
-            holder = (held.get(key) or self._keys.holder(key)) if key else None
-            if holder is not None:
-                results.append(holder)
-                continue
-            if job.metadata.id in ids or self._exists(job.metadata.id):
-                raise InvalidJob(f"job id {job.metadata.id!r} is already taken")
-            ids.add(job.metadata.id)
-            if key:
-                held[key] = job
-            fresh.append(job)
-            results.append(job)
         return results, fresh
 
     def _add_one(self, job: PendingJob) -> None:
