@@ -126,8 +126,9 @@ class JobStore(Protocol):
         ...
 
     def next_due(self, types: Collection[str] | None = None) -> datetime | None:
-        """The earliest ``run_at`` of a pending job of these types, due or not (a worker
-        sleeps until then); None when there is none."""
+        """When a pending job of these types is due, for a worker deciding how long to
+        sleep: the ``run_at`` of a due one if any is due (not necessarily the earliest),
+        else the earliest ``run_at`` of the deferred ones; None when there is none."""
         ...
 
     def recover(self) -> None:

@@ -56,7 +56,9 @@ def _memory_store(tmp_path: Path) -> Opener:
     return store.reopen  # process-local: every handle is the store itself
 
 
-# --- the slot the PostgreSQL backend fills --------------------------------------------------
+# --- the slot the PostgreSQL backend fills (issue 10: "a slot the PostgreSQL backend fills") ---
+
+
 def _postgres_store(tmp_path: Path) -> Opener:
     """Each test needs a store of its own: once the backend exists, create a fresh schema
     here (and drop it at the end), then open handles on it with ``open_backend``."""

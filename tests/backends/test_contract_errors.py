@@ -61,11 +61,6 @@ def _complete(backend: Backend, stored: Stored, now: datetime) -> None:
     backend.jobs.move(stored.running, transitions.complete(stored.running, None, now))
 
 
-def bug(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.backend_bug("file", reason)
-
-
-_SILENT_LOG = "reading the event log lists it with Path.glob, which swallows the error: no events"
 OPERATIONS = [
     pytest.param(lambda b, s, now: b.jobs.add([s.fresh]), id="jobs.add"),
     pytest.param(lambda b, s, now: b.jobs.get(s.pending.metadata.id), id="jobs.get"),
@@ -78,26 +73,18 @@ OPERATIONS = [
     pytest.param(
         lambda b, s, now: b.jobs.next_due(),
         id="jobs.next_due",
-        marks=bug("FileStore.next_due answers from this handle's memory of the pending index"),
     ),
     pytest.param(lambda b, s, now: b.jobs.recover(), id="jobs.recover"),
     pytest.param(lambda b, s, now: b.cancels.request(s.running, None, now), id="cancels.request"),
     pytest.param(
         lambda b, s, now: b.cancels.get(s.running.metadata.id),
         id="cancels.get",
-        marks=bug(
-            "FileCancels.get (JobFiles.cancel_requested) turns any OSError but ENOENT into "
-            "CancelRequest(None, EPOCH): a failing disk cancels every running job"
-        ),
     ),
     pytest.param(
         lambda b, s, now: list(b.events.follow(since=START, idle_timeout=0.2)),
         id="events.follow",
-        marks=bug(_SILENT_LOG),
     ),
-    pytest.param(
-        lambda b, s, now: list(b.events.samples(START)), id="events.samples", marks=bug(_SILENT_LOG)
-    ),
+    pytest.param(lambda b, s, now: list(b.events.samples(START)), id="events.samples"),
     pytest.param(lambda b, s, now: b.workers.put(WORKER), id="workers.put"),
     pytest.param(lambda b, s, now: b.workers.remove(WORKER.name), id="workers.remove"),
     pytest.param(lambda b, s, now: b.workers.all(), id="workers.all"),
@@ -106,7 +93,6 @@ OPERATIONS = [
     pytest.param(
         lambda b, s, now: b.schedules.all(),
         id="schedules.all",
-        marks=bug("ScheduleFiles.all lists the directory outside as_store_error: a bare OSError"),
     ),
     pytest.param(lambda b, s, now: b.schedules.put(NIGHTLY), id="schedules.put"),
     pytest.param(lambda b, s, now: b.schedules.delete(NIGHTLY.name), id="schedules.delete"),

@@ -104,7 +104,7 @@ class FileEvents:
         the first ``next()``: an event recorded in between is not lost."""
         with _fs.as_store_error("read the event log"):
             tail = Tail(self._log, since)
-        return follow(tail, self._directory, idle_timeout)
+        return _as_store_errors(follow(tail, self._directory, idle_timeout))
 
     def samples(self, since: datetime, until: datetime | None = None) -> Iterator[Sample]:
         """Metrics read each line's head only, never the job document (see event_log)."""
@@ -125,3 +125,9 @@ class FileWakeups:
         directory's events (waiting for a matching rename-in), which delayed the next
         wake-up (docs/file-backend.md)."""
         return watch(self._paths, callback)
+
+
+def _as_store_errors(events: Iterator[JobEvent]) -> Iterator[JobEvent]:
+    """A follow runs for hours: a disk failure on the way is a StoreError too."""
+    with _fs.as_store_error("read the event log"):
+        yield from events

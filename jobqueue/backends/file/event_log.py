@@ -95,7 +95,10 @@ class EventLog:
 
     def files(self, since: datetime | None = None) -> list[Path]:
         """Hour files, oldest first; only those that can hold events at or after ``since``."""
-        paths = sorted(p for p in self.directory.glob("*.log") if hour_of(p) is not None)
+        # Not Path.glob: it swallows errors, and a broken store would read as no events.
+        names = _fs.list_names(self.directory, suffix=".log")
+        paths = sorted(self.directory / f"{n}.log" for n in names)
+        paths = [p for p in paths if hour_of(p) is not None]
         if since is None:
             return paths
         first = hour_file(self.directory, since).name

@@ -313,7 +313,7 @@ class FileStore(JobFiles):
         self.announce([job])
 
     def next_due(self, types: Collection[str] | None = None) -> datetime | None:
-        """When the earliest deferred job of these types is due (for a worker's timer)."""
+        """When a job of these types is due (for a worker's timer; see the protocol)."""
         with _fs.as_store_error("read the pending index"):
             us = self._index.next_due_us(types)
         return None if us is None else EPOCH + timedelta(microseconds=us)

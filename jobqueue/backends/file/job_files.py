@@ -244,13 +244,21 @@ class JobFiles:
         return True
 
     def cancel_requested(self, job_id: str) -> CancelRequest | None:
-        """Read without a lock; an unreadable request still counts as one."""
+        """Read without a lock; an unreadable request still counts as one, but a disk
+        that fails is a StoreError (it must not cancel every running job)."""
+        path = self.paths.cancel_request(job_id)
         try:
-            doc = orjson.loads(_fs.read_file(self.paths.cancel_request(job_id)))
-            return CancelRequest(reason=doc["reason"], at=datetime.fromisoformat(doc["at"]))
+            data = _fs.read_file(path)
         except FileNotFoundError:
             return None
-        except (OSError, _fs.NotAFile, ValueError, KeyError, TypeError):
+        except _fs.NotAFile:
+            return CancelRequest(reason=None, at=EPOCH)  # a planted link: asked, unreadable
+        except OSError as e:
+            raise _fs.store_error(e, f"read the cancel request of job {job_id}") from e
+        try:
+            doc = orjson.loads(data)
+            return CancelRequest(reason=doc["reason"], at=datetime.fromisoformat(doc["at"]))
+        except (ValueError, KeyError, TypeError):
             return CancelRequest(reason=None, at=EPOCH)  # unreadable, but asked for
 
 

@@ -194,6 +194,10 @@ class _TypeQueue:
         return self.due[0] if self.due else None
 
     def next_run_at(self, live: dict[str, Entry]) -> int | None:
+        """A due entry's run_at if there is one, else the earliest deferred run_at."""
+        due = self.head(live)
+        if due is not None:
+            return due.run_at_us
         while self.deferred and live.get(self.deferred[0][1].id) != self.deferred[0][1]:
             heapq.heappop(self.deferred)
         return self.deferred[0][0] if self.deferred else None
@@ -374,8 +378,11 @@ class PendingIndex:
         return min(heads) if heads else None
 
     def next_due_us(self, types: Collection[str] | None) -> int | None:
-        """When the earliest deferred job of these types becomes due (for worker timers)."""
+        """When a pending job of these types is due (for worker timers): a due job's
+        run_at if one is due already (not always the earliest), else the earliest
+        deferred one. Lines appended since the last look are read first."""
         with self._mutex:
+            self._read_new_lines(self._now_us)
             self._read_runs(self._now_us)
             names = self._queues.keys() if types is None else types
             times = [

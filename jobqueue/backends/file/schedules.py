@@ -75,7 +75,9 @@ class ScheduleFiles:
     def all(self) -> list[Schedule]:
         """Every readable schedule, by name; a corrupt file is logged and left alone."""
         found: list[Schedule] = []
-        for name in sorted(_fs.list_names(self.root)):
+        with _fs.as_store_error("list the schedules"):
+            names = sorted(_fs.list_names(self.root))
+        for name in names:
             try:
                 schedule = self.get(name)
             except InvalidJob as e:
