@@ -9,6 +9,7 @@ tests check that every document written here validates against it.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -354,12 +355,56 @@ _BUILDERS = {
 }
 
 
-def dumps_value(value: object, what: str) -> bytes:
-    """Serialise params, a result or a progress message; InvalidJob if it is not JSON."""
+#: orjson's own nesting limit: deeper values (or a reference cycle) do not encode.
+_MAX_DEPTH = 254
+
+
+def to_json_value(value: object, what: str) -> JSONValue:
+    """``value`` as it reads back from JSON (a tuple becomes a list), or InvalidJob naming
+    the first thing in it that JSON cannot say and where: ``result is not JSON: Decimal at
+    result["total"]``. Stricter than orjson, which writes NaN and infinities as null: a
+    value silently changed is worse than one refused."""
     try:
-        return orjson.dumps(value)
+        data = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError) as e:
-        raise InvalidJob(f"{what} is not JSON-serialisable: {e}") from None
+        found = _json_problem(value, what, 0) or str(e)
+        raise InvalidJob(f"{what} is not JSON: {found}") from None
+    # A NaN or an infinity was written as null: only then is the walk worth its cost.
+    if b"null" in data and (problem := _json_problem(value, what, 0)) is not None:
+        raise InvalidJob(f"{what} is not JSON: {problem}")
+    loaded: JSONValue = orjson.loads(data)
+    return loaded
+
+
+def _json_problem(value: object, path: str, depth: int) -> str | None:
+    """The first value under ``value`` that JSON cannot say, and its path; None if none."""
+    if depth > _MAX_DEPTH:
+        return f"nested more than {_MAX_DEPTH} levels deep (a reference cycle?)"
+    if isinstance(value, dict):
+        return _dict_problem(value, path, depth)
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            if (problem := _json_problem(item, f"{path}[{i}]", depth + 1)) is not None:
+                return problem
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float {value} at {path}"
+    try:
+        orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        kind = "int beyond 64 bits" if isinstance(value, int) else type(value).__name__
+        return f"{kind} at {path}"
+    return None
+
+
+def _dict_problem(value: dict[Any, Any], path: str, depth: int) -> str | None:
+    for key, item in value.items():
+        if not isinstance(key, str):
+            return f"dict key {key!r} ({type(key).__name__}) at {path}"
+        problem = _json_problem(item, f"{path}[{orjson.dumps(key).decode()}]", depth + 1)
+        if problem is not None:
+            return problem
+    return None
 
 
 def loads_value(data: str | bytes, what: str) -> Any:

@@ -1,7 +1,9 @@
-"""Durations as people type them: ``45``, ``0.5``, ``500ms``, ``30s``, ``5m``, ``2h``, ``1d``."""
+"""Durations as people type them (``45``, ``0.5``, ``500ms``, ``30s``, ``5m``, ``2h``, ``1d``)
+and as they read them (``format_duration``)."""
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
@@ -41,3 +43,33 @@ def _seconds(seconds: float, shown: str) -> timedelta:
         return timedelta(seconds=seconds)
     except (OverflowError, ValueError):
         raise InvalidJob(f"invalid {shown}: not a finite, reasonable length") from None
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as a person reads it: ``2.02ms``, ``12ms``, ``1.002s``, ``5s``,
+    ``1m15s``, ``2h05m``, ``7d``, ``1d12h``; never ``0.00202s``."""
+    if not math.isfinite(seconds):
+        return f"{seconds}s"
+    seconds = max(seconds, 0.0)
+    if seconds < 0.9995:  # what rounds to 1000ms reads as 1s
+        ms = seconds * 1000
+        return f"{_trim(ms, 2)}ms" if ms < 9.995 else f"{ms:.0f}ms"
+    if seconds < 59.9995:
+        return f"{_trim(seconds, 3)}s"
+    return _coarse(round(seconds))
+
+
+def _trim(value: float, places: int) -> str:
+    return f"{value:.{places}f}".rstrip("0").rstrip(".")
+
+
+def _coarse(whole: int) -> str:
+    """A minute or more: two units, the smaller one zero-padded."""
+    minutes, seconds = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h" if hours else f"{days}d"

@@ -23,6 +23,7 @@ from worker_runs import FAST, burst, running
 from jobqueue import HandlerWorker, InvalidJob, JobQueue, PermanentError
 from jobqueue.cli import app
 from jobqueue.cli.workers import parse_retention
+from jobqueue.worker.upkeep import KEEP_ALL
 
 RETENTION: dict[str, Any] = {"complete": timedelta(days=1), "failed": "30d"}
 
@@ -80,10 +81,10 @@ def test_retention_applies_again_every_minute(queue: JobQueue, clock: FakeClock)
         wait_for(lambda: present(queue) == set(), 5.0, "failed jobs past 30 days to go")
 
 
-def test_without_retention_nothing_is_deleted(queue: JobQueue, clock: FakeClock) -> None:
+def test_keep_all_deletes_nothing(queue: JobQueue, clock: FakeClock) -> None:
     kept = {end_now(queue, "ok"), end_now(queue, "bad")}
     clock.advance(timedelta(days=365).total_seconds())
-    burst(ends(queue))
+    burst(ends(queue, retention=KEEP_ALL))
     assert present(queue) == kept
 
 

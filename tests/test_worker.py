@@ -295,7 +295,7 @@ def test_a_result_that_is_not_json_fails_the_attempt_and_the_worker_goes_on(
     failed = queue.get_job(bad.metadata.id)
     assert isinstance(failed, FailedJob)
     assert failed.error.type == "InvalidJob"
-    assert "result is not JSON-serialisable" in failed.error.message
+    assert failed.error.message == "result is not JSON: object at result"
     done = queue.get_job(good.metadata.id)
     assert isinstance(done, CompleteJob) and done.result == "fine"
 

@@ -22,36 +22,51 @@ from typing import Any, ClassVar, Literal
 
 from .. import transitions
 from ..clock import Clock
+from ..durations import format_duration
 from ..errors import InvalidOption, StoreError
-from ..job import CancelledJob, CompleteJob, FailedJob, Job, PendingJob, RunningJob, WorkerInfo
+from ..job import (
+    CancelledJob,
+    CompleteJob,
+    FailedJob,
+    Job,
+    PendingJob,
+    RunningJob,
+    Status,
+    WorkerInfo,
+)
 from ..process import hostname, start_ticks
 from ..queue import JobQueue
 from ..retry import RetryPolicy
 from . import signals
+from .claimer import Claimer, NoJob
 from .context import JobContext
-from .ending import end_state, verb
+from .ending import end_state, log_end, log_overrun
 from .lease import Lease, LeaseKeeper
 from .middleware import Middleware, run_chain
 from .outcome import Cancelled, Deferred, Failed, Outcome, outcome_of_error, outcome_of_result
 from .registry import Registration
 from .runner import AsyncRunner, SlotThreads, call_job
-from .upkeep import Chores, Retention, Upkeep, check_retention
+from .upkeep import Chores, Retention, Upkeep, resolve_retention
 
 log = logging.getLogger(__name__)
 
 Isolation = Literal["thread", "process"]
 _FORCE_RELEASE_GRACE = 5.0  # seconds a cancelled job gets to stop before it is handed back
-#: How many jobs refused by can_process_job one claim looks past before it gives up.
-_LOOKAHEAD = 8
-
-#: Why a claim brought no job: none due, every due one refused, or the store failed.
-NoJob = Literal["none", "refused", "error"]
 #: A burst run gives up (raising the StoreError) after this many failed claims in a row.
 BURST_ERROR_LIMIT = 3
 
 
 class JobWorker:
-    """Subclass it: set ``job_types`` and write ``execute_job``. See INTERFACE.md."""
+    """Subclass it: set ``job_types`` and write ``execute_job``. See INTERFACE.md.
+
+    Retention: a worker deletes ended jobs on start and every minute, by default
+    completed ones 7 days after they ended and failed or cancelled ones after 30 days
+    (``upkeep.DEFAULT_RETENTION``). ``retention={"complete": "1d"}`` changes only the
+    statuses it names, as RQ's ``result_ttl`` and ``failure_ttl`` are set one at a time
+    (the others keep their defaults); a status given None is kept forever, and
+    ``retention=KEEP_ALL`` (from ``jobqueue.worker.upkeep``) deletes nothing. Omitting
+    it, None and ``{}`` all mean the defaults.
+    """
 
     #: The job types this worker takes; empty means every type (see can_process_job).
     job_types: ClassVar[Collection[str]] = frozenset()
@@ -97,7 +112,7 @@ class JobWorker:
         self.isolation: Isolation = isolation
         self.default_timeout = default_timeout
         self.middleware = list(middleware)
-        self.retention = check_retention(retention)
+        self.retention = retention
         self.with_scheduler = with_scheduler
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -109,10 +124,18 @@ class JobWorker:
         self._thread: threading.Thread | None = None
         #: The latest start a rate limit put off: burst mode waits for it (the job was due).
         self._held_until: datetime | None = None
-        #: Failed claims in a row (the log says a streak once; burst gives up after a few).
-        self._errors = 0
-        self._last_error = StoreError("the store failed")
         self.info: WorkerInfo | None = None
+
+    @property
+    def retention(self) -> dict[Status, timedelta | None]:
+        """How long ended jobs are kept, per status (None: forever); see the class docstring."""
+        return dict(self._retention)
+
+    @retention.setter
+    def retention(self, retention: Retention | None) -> None:
+        """Checked and merged over the defaults here, so that setting it on a built worker
+        (as ``jobqueue worker module:instance`` does) means what the keyword means."""
+        self._retention = resolve_retention(retention)
 
     # --- overridable ---------------------------------------------------------------------------
 
@@ -211,7 +234,6 @@ class JobWorker:
         self._stopping.clear()
         self._stop_now.clear()
         self._held_until = None
-        self._errors = 0
 
     def _start(self) -> LeaseKeeper:
         pid = os.getpid()  # read at run time: a supervisor's fork changes it
@@ -219,6 +241,13 @@ class JobWorker:
             name=self.get_worker_name(), host=hostname(), pid=pid, pid_started=start_ticks(pid)
         )
         backend = self.queue.backend
+        self._claimer = Claimer(
+            self.jobs,
+            self.clock,
+            types=self._types(),
+            accept=self.can_process_job,
+            error_backoff=self.error_backoff,
+        )
         self._unsubscribe = backend.wakeups.subscribe(self._wake.set)
         keeper = LeaseKeeper(
             backend.jobs, backend.cancels, self.clock, heartbeat_interval=self.heartbeat_interval
@@ -249,21 +278,22 @@ class JobWorker:
         return Chores(
             registration=registration,
             stale_after=self.stale_after,
-            retention=self.retention,
+            retention=self._retention,
             with_scheduler=self.with_scheduler,
         )
 
     def _loop(self, burst: bool) -> None:
         while not self._stopping.is_set():
             if self._free_slots() > 0:
-                found = self._claim()
+                assert self.info is not None
+                found = self._claimer.claim(self.info)
                 if isinstance(found, RunningJob):
                     self._launch(found)
                     continue
-                if burst and found != "error" and not self._active and not self._due_soon():
+                if burst and not self._active and self._nothing_left(found):
                     return
-                if burst and found == "error" and self._errors >= BURST_ERROR_LIMIT:
-                    raise self._last_error
+                if burst and found == "error" and self._claimer.errors >= BURST_ERROR_LIMIT:
+                    raise self._claimer.last_error
                 self._pause(found)
             self._wait()
 
@@ -274,50 +304,10 @@ class JobWorker:
     def _types(self) -> frozenset[str] | None:
         return frozenset(self.job_types) if self.job_types else None
 
-    def _claim(self) -> RunningJob | NoJob:
-        """The best due job this worker accepts, or why there is none."""
-        refused: list[RunningJob] = []
-        try:
-            found = self._claim_accepted(refused)
-        except StoreError as e:
-            self._claim_failed(e)
-            return "error"
-        finally:
-            self._hand_back(refused)
-        if self._errors:
-            log.warning("the store is back after %d failed claim(s)", self._errors)
-            self._errors = 0
-        return found
-
-    def _claim_failed(self, error: StoreError) -> None:
-        """Log the first failure of a streak only: a store that is down for a minute must
-        not write a line per backoff."""
-        if not self._errors:
-            log.error("store error, retrying every %.1fs: %s", self.error_backoff, error)
-        self._errors += 1
-        self._last_error = error
-
-    def _claim_accepted(self, refused: list[RunningJob]) -> RunningJob | NoJob:
-        """Claim until can_process_job accepts a job. The store only filters by type, so
-        refused jobs stay claimed (in ``refused``) until the caller hands them back: each
-        next claim then looks past them instead of taking the same job again."""
-        assert self.info is not None
-        while len(refused) < _LOOKAHEAD:
-            job = self.jobs.claim(self.info, self.clock.now(), self._types())
-            if job is None:
-                break
-            if self.can_process_job(job):
-                return job
-            refused.append(job)
-        return "refused" if refused else "none"
-
-    def _hand_back(self, refused: list[RunningJob]) -> None:
-        """Put jobs that can_process_job refused back in pending/, untouched."""
-        for job in refused:
-            try:
-                self.jobs.move(job, transitions.release(job))
-            except StoreError as e:
-                log.warning("could not hand back %s: %s", job.metadata.id, e)
+    def _nothing_left(self, found: NoJob) -> bool:
+        """Burst mode: what is due is refused by can_process_job (it would be for ever),
+        or nothing is due, not even a job the last claim missed."""
+        return found == "refused" or (found == "none" and not self._due_soon())
 
     def _pause(self, found: NoJob) -> None:
         """Back off after a store error. After refusals, idle a poll: the file event of
@@ -359,12 +349,20 @@ class JobWorker:
         deadline = job.started_at + timedelta(seconds=timeout) if timeout else None
         ctx = JobContext(job, deadline=deadline, queue=self.queue, clock=self.clock)
         lease = Lease(self.jobs, job, ctx)
+        if timeout:
+            ctx.on_cancel(lambda: self._overrun(ctx, timeout))
         with self._slots:
             self._active[job.metadata.id] = lease
         self._keeper.track(lease)
         log.info("job %s (%s) started", job.metadata.id, job.metadata.type)
         self._guard(self.on_job_started, job)
         self._slot_threads.submit(lease)
+
+    def _overrun(self, ctx: JobContext, timeout: float) -> None:
+        """A cancel of a job with a timeout (in the canceller's thread): say so now if it is
+        the timeout, as under thread isolation the attempt may not end for a long time."""
+        if ctx.cancel_kind == "timeout":
+            log_overrun(ctx.job, timeout, killable=self.isolation == "process")
 
     def _work(self, lease: Lease) -> None:
         began = time.monotonic()
@@ -406,11 +404,12 @@ class JobWorker:
             self._hold(outcome.until)
         make = lambda job: end_state(job, outcome, now, self.retry_policy, self.rng)  # noqa: E731
         new = self._finish(lease, make, now)
-        job_id = lease.job.metadata.id
         if new is None:
-            log.warning("job %s: dropped its outcome, the job changed under us", job_id)
+            log.warning(
+                "job %s: dropped its outcome, the job changed under us", lease.job.metadata.id
+            )
             return
-        log.info("job %s (%s) %s after %.3fs", job_id, new.metadata.type, verb(new), took)
+        log_end(lease.job, new, outcome, took, now)
         self._tell(new, outcome)
 
     def _tell(self, new: Job, outcome: Outcome) -> None:
@@ -434,7 +433,8 @@ class JobWorker:
                 return lease.finish(make, now)
             except StoreError as e:
                 job_id, pause = lease.job.metadata.id, self.error_backoff
-                log.error("job %s: cannot record its end, retrying in %.1fs: %s", job_id, pause, e)
+                shown = format_duration(pause)
+                log.error("job %s: cannot record its end, retrying in %s: %s", job_id, shown, e)
                 if self._stop_now.wait(pause):
                     return None  # exiting: the reaper returns the job once we are gone
 

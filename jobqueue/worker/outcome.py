@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-
 from .. import codec
 from ..errors import (
     InvalidJob,
@@ -40,6 +38,8 @@ class Failed:
     permanent: bool = False
     #: A delay the handler asked for (RetryLater) instead of the retry policy's.
     delay: timedelta | None = None
+    #: The timeout (seconds) the attempt ran past, when that is how it failed.
+    timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +75,16 @@ def error_info(exc: BaseException) -> ErrorInfo:
 def outcome_of_result(result: Any, ctx: JobContext) -> Outcome:
     """A returned value: the result, unless the attempt overran its timeout or the result
     is not JSON. A handler that ignored a cancel request and returned anyway completed:
-    its work is done, and throwing a real result away would lose information."""
+    its work is done, and throwing a real result away would lose information.
+
+    A result that is not JSON fails the job for good: the handler's work (a card charged,
+    an email sent) is done, and a retry would do it again only to fail the same way."""
     if ctx.cancel_kind == "timeout":
         return timed_out(ctx)
     try:
-        normalized = orjson.loads(codec.dumps_value(result, "the job's result"))
-    except InvalidJob as e:
-        return Failed(error_info(e), e)
+        normalized = codec.to_json_value(result, "result")
+    except InvalidJob as e:  # its traceback would only show the codec: the message says it all
+        return Failed(ErrorInfo(type="InvalidJob", message=str(e)), e, permanent=True)
     return Succeeded(normalized)
 
 
@@ -110,4 +113,5 @@ def timed_out(ctx: JobContext) -> Failed:
     the handler raised when it noticed the cancel."""
     limit = (ctx.deadline - ctx.job.started_at).total_seconds() if ctx.deadline else 0.0
     message = f"the attempt ran past its timeout of {limit:g}s"
-    return Failed(ErrorInfo(type="JobTimeout", message=message), JobTimeout(message))
+    error = ErrorInfo(type="JobTimeout", message=message)
+    return Failed(error, JobTimeout(message), timeout=limit)
