@@ -22,7 +22,7 @@ Two promises hold for every method of every part:
   ``InvalidJob``. Nothing else escapes, so callers catch ``StoreError`` and nothing wider.
 
 Backends are opened by URL with ``open_backend``: a path or ``file://`` URL (the file
-backend), ``memory://`` (this process only), ``postgresql://`` (not in this version).
+backend), ``memory://`` (this process only), ``postgresql://`` (``jobqueue[postgres]``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .clock import Clock
 from .errors import InvalidJob, StoreError
 from .events import JobEvent
 from .job import Job, PendingJob, RunningJob, Status, WorkerInfo
@@ -259,6 +260,13 @@ class Backend(Protocol):
         ...
 
     @property
+    def clock(self) -> Clock:
+        """The clock a queue on this store uses unless given one: the host's for a
+        store on this host; for a database shared by many hosts, the server's time, so
+        that every host compares the same instants."""
+        ...
+
+    @property
     def jobs(self) -> JobStore:
         """The jobs themselves: every status change goes through its compare-and-set."""
         ...
@@ -350,11 +358,21 @@ def open_backend(
 
             return MemoryBackend()
         case "postgresql" | "postgres":
-            raise InvalidJob(
-                "the PostgreSQL backend is not available in this version of jobqueue "
-                "(pip install 'jobqueue[postgres]' once it is released); use a path or memory://"
-            )
+            if durable is not None:
+                raise InvalidJob("durable is an option of the file backend only")
+            return _open_postgres(target, create=create)
     raise InvalidJob(f"unknown store {target!r}: use a path, file://, memory:// or postgresql://")
+
+
+def _open_postgres(target: str, *, create: bool) -> Backend:
+    """Imported here: psycopg is an extra (``jobqueue[postgres]``)."""
+    try:
+        from .backends.postgres import PostgresBackend
+    except ImportError as e:
+        raise StoreError(
+            f"PostgreSQL needs psycopg ({e.name} is missing): pip install 'jobqueue[postgres]'"
+        ) from e
+    return PostgresBackend(target, create=create)
 
 
 def _open_file(

@@ -50,7 +50,10 @@ def format_duration(seconds: float) -> str:
     ``1m15s``, ``2h05m``, ``7d``, ``1d12h``; never ``0.00202s``."""
     if not math.isfinite(seconds):
         return f"{seconds}s"
-    seconds = max(seconds, 0.0)
+    if seconds < 0:
+        return f"-{format_duration(-seconds)}"
+    if seconds == 0:
+        return "0s"
     if seconds < 0.9995:  # what rounds to 1000ms reads as 1s
         ms = seconds * 1000
         return f"{_trim(ms, 2)}ms" if ms < 9.995 else f"{ms:.0f}ms"

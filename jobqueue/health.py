@@ -16,18 +16,23 @@ The verdict, worst first (every rule that holds is listed in ``reasons``):
 * **degraded**: stale worker records; or the oldest due job has waited longer than
   ``max_wait_s``; or job files were quarantined; or more than ``max_error_rate`` of the
   jobs finished in the last ``error_window`` failed (once at least ``min_finished``
-  finished, so one early failure does not flip the verdict).
+  finished, so one early failure does not flip the verdict); or due jobs are of a type
+  that no live worker serves (a worker registered with no types serves every type).
 * **healthy** otherwise.
+
+One fact is gathered here rather than by the queue, because finding it takes care:
+``unserved_types`` (see there).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
-from .backend import WorkerRecord
+from .backend import JobStore, WorkerRecord
 from .process import is_alive
 
 
@@ -41,6 +46,8 @@ class HealthLimits:
     max_error_rate: float = 0.5
     min_finished: int = 10
     error_window: timedelta = timedelta(minutes=15)
+    #: How many of the oldest pending jobs ``unserved_types`` reads.
+    scan_unserved: int = 500
 
 
 DEFAULT_LIMITS = HealthLimits()
@@ -87,8 +94,11 @@ def assess(
     recent: Mapping[str, Any],
     now: datetime,
     limits: HealthLimits,
+    *,
+    unserved: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The health dict from gathered facts; ``recent`` is ``metrics`` over ``error_window``."""
+    """The health dict from gathered facts; ``recent`` is ``metrics`` over ``error_window``,
+    ``unserved`` the types of due jobs that no live worker serves."""
     depth = counts.get("pending", 0) - counts.get("delayed", 0)
     wait = max(0.0, (now - oldest_due).total_seconds()) if oldest_due is not None else 0.0
     active = sum(1 for w in workers if not w.stale)
@@ -96,6 +106,9 @@ def assess(
              "active_workers": active, "stale_workers": len(workers) - active}  # fmt: skip
     unhealthy = [f"due jobs wait ({depth}) and no worker is alive"] if depth and not active else []
     degraded = _degraded(facts, counts.get("quarantined", 0), recent, limits)
+    if unserved and active:
+        kind = "type" if len(unserved) == 1 else "types"
+        degraded.append(f"no live worker serves the due jobs of {kind} {', '.join(unserved)}")
     status = "unhealthy" if unhealthy else "degraded" if degraded else "healthy"
     return {"status": status, **facts, "reasons": unhealthy + degraded}
 
@@ -114,6 +127,48 @@ def _degraded(
     if finished >= limits.min_finished and rate > limits.max_error_rate:
         reasons.append(f"{rate:.0%} of {finished} recently finished jobs failed")
     return reasons
+
+
+def served_types(workers: Sequence[WorkerState]) -> frozenset[str] | None:
+    """The types the live workers serve together; None when one of them serves every type
+    (it registered none)."""
+    served: set[str] = set()
+    for state in workers:
+        if not state.stale:
+            if not state.record.types:
+                return None
+            served.update(state.record.types)
+    return frozenset(served)
+
+
+def unserved_types(
+    jobs: JobStore,
+    workers: Sequence[WorkerState],
+    now: datetime,
+    known: Iterable[str] = (),
+    limits: HealthLimits = DEFAULT_LIMITS,
+) -> list[str]:
+    """The types of due pending jobs that no live worker serves, sorted.
+
+    The store cannot list the types of its due jobs, and reading every pending job would
+    make a health check as slow as the backlog is deep. But a job nobody serves is never
+    claimed: it stays among the oldest pending jobs, so reading the oldest
+    ``limits.scan_unserved`` of them finds it as soon as the served jobs queued before it
+    have run. The ``known`` types (the queue's tasks) are checked exactly, through the
+    store's index."""
+    served = served_types(workers)
+    if served is None or not served:
+        return []  # every type is served, or no worker is alive (a rule of its own)
+    found = {
+        job.metadata.type
+        for job in islice(jobs.scan(["pending"]), limits.scan_unserved)
+        if job.metadata.type not in served and job.metadata.run_at <= now
+    }
+    for job_type in set(known) - served - found:
+        due = jobs.next_due([job_type])
+        if due is not None and due <= now:
+            found.add(job_type)
+    return sorted(found)
 
 
 def unreadable(error: BaseException) -> dict[str, Any]:

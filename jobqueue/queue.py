@@ -4,27 +4,37 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Iterator
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 from itertools import islice
 from pathlib import Path
 from random import Random
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack, overload
 
 from . import reaper, transitions
 from .backend import Backend, open_backend
-from .clock import Clock, SystemClock
+from .clock import Clock
 from .durations import to_timedelta
 from .errors import InvalidJob, JobNotFound, StaleJob, StoreError
 from .events import JobEvent
-from .health import DEFAULT_LIMITS, HealthLimits, assess, unreadable, worker_dict, worker_states
+from .health import (
+    DEFAULT_LIMITS,
+    HealthLimits,
+    assess,
+    unreadable,
+    unserved_types,
+    worker_dict,
+    worker_states,
+)
 from .ids import IdFactory, TimeIds, check_id, check_type
 from .job import (
     ENDED,
     STATUSES,
     CancelledJob,
+    CompleteJob,
     FailedJob,
     Job,
     PendingJob,
@@ -35,11 +45,18 @@ from .job import (
 from .metrics import summarize
 from .options import DEFAULT_MAX_PARAMS_BYTES, EnqueueOptions, normalize_params
 from .process import hostname
-from .schedules.book import ScheduleBook
 from .schedules.model import CatchUp, Schedule, ScheduleSpec
-from .schedules.scheduler import Scheduler
+from .tasks import Task, TaskOptions, Tasks
+from .waiting import EndWatch
+
+if TYPE_CHECKING:  # imported where used: they load croniter, which a one-shot command skips
+    from .schedules.book import ScheduleBook
+    from .schedules.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _CAS_ATTEMPTS = 20  # a job can change under us a few times; more means something is wrong
 
@@ -75,10 +92,14 @@ class JobQueue:
             raise InvalidJob("durable is an option of opening a store, not of an open backend")
         else:
             self.backend = store
-        self.clock: Clock = clock or SystemClock()
+        self.clock: Clock = clock or self.backend.clock
         self.rng = rng or Random()
         self.new_id: IdFactory = new_id or TimeIds(self.rng)
         self.max_params_bytes = max_params_bytes
+        #: The tasks defined with ``@queue.task``, by type: ``queue.tasks.send_email``.
+        self.tasks = Tasks()
+        self._ends: EndWatch | None = None
+        self._ends_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"JobQueue({self.backend.location!r})"
@@ -90,14 +111,16 @@ class JobQueue:
 
     def reopened(self) -> JobQueue:
         """The same queue on a new handle of its backend, sharing no connection, file or
-        lock with this one: what a forked process uses."""
-        return JobQueue(
+        lock with this one: what a forked process uses. The tasks are shared."""
+        queue = JobQueue(
             self.backend.reopen(),
             clock=self.clock,
             new_id=self.new_id,
             rng=self.rng,
             max_params_bytes=self.max_params_bytes,
         )
+        queue.tasks = self.tasks
+        return queue
 
     def close(self) -> None:
         """Flush what the backend deferred and release what it holds."""
@@ -126,7 +149,7 @@ class JobQueue:
         return self._add(type, [params], options)[0]
 
     def enqueue_many(
-        self, type: str, params_list: Iterable[Any], **options: Any
+        self, /, type: str, params_list: Iterable[Any], **options: Any
     ) -> list[PendingJob | RunningJob]:
         """Add many jobs of one type: all or nothing, behind one durable write barrier."""
         try:
@@ -150,6 +173,28 @@ class JobQueue:
         for job in added:
             log.debug("enqueued %s (%s)", job.metadata.id, job.metadata.type)
         return [j for j in added if isinstance(j, PendingJob | RunningJob)]
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(
+        self, fn: None = None, /, **options: Unpack[TaskOptions]
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(
+        self, fn: Callable[P, R] | None = None, /, **options: Unpack[TaskOptions]
+    ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+        """Decorator: define a task, a job type with its handler ``fn(params, ctx)`` and
+        default options (``type`` defaults to the function's name; see ``jobqueue.tasks``).
+        Enqueue with ``fn.enqueue(params, **overrides)``; ``HandlerWorker(queue)`` serves it."""
+
+        def define(fn: Callable[P, R]) -> Task[P, R]:
+            task = Task(fn, self, **options)
+            self.tasks._register(task)
+            return task
+
+        return define if fn is None else define(fn)
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -205,6 +250,23 @@ class JobQueue:
         if before is not None:
             jobs.reverse()
         return JobPage(jobs, more)
+
+    def wait(
+        self, id: str, timeout: float | timedelta | None = None
+    ) -> CompleteJob | FailedJob | CancelledJob:
+        """The job once it has ended (at once if it has), woken by the event log.
+        TimeoutError after ``timeout`` seconds (None: no limit); JobNotFound if there is
+        no such job, or it is deleted while we wait."""
+        seconds = None if timeout is None else to_timedelta(timeout, "timeout").total_seconds()
+        return self._end_watch().wait(check_id(id), seconds, self.get_job)
+
+    def _end_watch(self) -> EndWatch:
+        """The queue's EndWatch, made again if the backend was swapped (test helpers do)."""
+        with self._ends_lock:
+            events = self.backend.events
+            if self._ends is None or self._ends.events is not events:
+                self._ends = EndWatch(events, self.get_job)
+            return self._ends
 
     def stats(self) -> dict[str, int]:
         """Job counts per status, read from the store; ``delayed`` is part of ``pending``."""
@@ -337,14 +399,18 @@ class JobQueue:
             oldest = self.backend.jobs.oldest_due(now)
             workers = worker_states(self.backend.workers.all(), now, hostname())
             recent = self.metrics(limits.error_window)
+            known = [task.type for task in self.tasks]
+            unserved = unserved_types(self.backend.jobs, workers, now, known, limits)
         except StoreError as e:
             return unreadable(e)
-        return assess(counts, oldest, workers, recent, now, limits)
+        return assess(counts, oldest, workers, recent, now, limits, unserved=unserved)
 
     # --- schedules (jobqueue.schedules) ------------------------------------------------------
 
     @cached_property
     def _schedules(self) -> ScheduleBook:
+        from .schedules.book import ScheduleBook
+
         return ScheduleBook(
             self.backend.schedules,
             self,
@@ -355,10 +421,13 @@ class JobQueue:
 
     def scheduler(self, *, clock: Clock | None = None, max_sleep: float = 1.0) -> Scheduler:
         """A scheduler that fires this queue's schedules (``run``, ``start`` or ``tick``)."""
+        from .schedules.scheduler import Scheduler
+
         return Scheduler(self._schedules, clock=clock, max_sleep=max_sleep)
 
     def schedule(
         self,
+        /,
         name: str,
         cron: str,
         type: str,

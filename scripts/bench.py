@@ -17,7 +17,9 @@ Workloads (each peer through the same adapter methods, see bench_peers.py):
 * idle enqueue -> start latency (p50, p99) against the peer's real worker process
   (its own consumer where it ships one, else a loop polling every 5 ms), from the
   moment enqueue() is called, after 0.1 s and 1 s of idleness;
-* the worker's peak RSS after it ran 50 jobs with the top level pending.
+* the worker's peak RSS after it ran 50 jobs with the top level pending;
+* start-up: the wall time of a one-shot ``jobqueue enqueue`` and ``jobqueue stats``, each
+  a fresh process (bench_startup.py; issue 13), when a jobqueue row is selected.
 
 Throughput workloads run interleaved (repetition, then workload, then peer), so the
 drift of a shared machine hits every peer alike; cells are medians of the repetitions.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_report
+import bench_startup
 import bench_workloads as work
 from bench_peers import PEERS, missing
 from bench_report import TIMES, Row
@@ -61,6 +65,7 @@ class Config:
     latency_gaps: tuple[float, ...] = (0.1, 1.0)  # idle time (s) before each latency sample
     deadline: float = 30.0  # seconds per run before it is cut short (marked *)
     rss_jobs: int = 50
+    startup_runs: int = 15  # timed runs of each one-shot command
     budget: float = 500.0  # seconds for the whole run: later measurements are skipped
 
 
@@ -77,6 +82,7 @@ QUICK = Config(
     latency_gaps=(0.1,),
     deadline=8.0,
     rss_jobs=10,
+    startup_runs=5,
     budget=50.0,
 )
 
@@ -88,6 +94,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip", help="comma-separated peers (or key prefixes) to leave out")
     parser.add_argument("--n", type=int, help="jobs per throughput run")
     parser.add_argument("--reps", type=int, help="repetitions of the throughput runs")
+    parser.add_argument(
+        "--startup-runs", type=int, help="timed runs of each one-shot command (0: none)"
+    )
     parser.add_argument("--levels", help="pending backlogs for the claim sweep, e.g. 1000,10000")
     parser.add_argument(
         "--dir", type=Path, help="where to put the stores (default: beside the repo)"
@@ -105,6 +114,8 @@ def configure(args: argparse.Namespace) -> Config:
         config = replace(config, n=args.n)
     if args.reps:
         config = replace(config, reps=args.reps)
+    if args.startup_runs is not None:
+        config = replace(config, startup_runs=args.startup_runs)
     if args.levels:
         config = replace(config, levels=tuple(int(x) for x in args.levels.split(",")))
     return config
@@ -216,7 +227,13 @@ class Runner:
         self.log(f"latency {key}: {self.rows[key].latency}")
 
 
-def report(config: Config, rows: dict[str, Row], where: Path, load: float) -> str:
+def report(
+    config: Config,
+    rows: dict[str, Row],
+    where: Path,
+    load: float,
+    startup: list[bench_startup.StartUp] | None = None,
+) -> str:
     lines = [
         bench_report.table(rows),
         "",
@@ -230,12 +247,38 @@ def report(config: Config, rows: dict[str, Row], where: Path, load: float) -> st
         "",
         "targets (issue 5):",
         *(t.line() for t in bench_report.targets(rows)),
+        *_startup_lines(startup),
         *bench_report.error_lines(rows),
         "",
         bench_report.machine_line(where, load),
         bench_report.versions_line(rows),
     ]
     return "\n".join(lines)
+
+
+def _startup_lines(startup: list[bench_startup.StartUp] | None) -> list[str]:
+    if startup is None:
+        return []
+    return [
+        "",
+        *bench_startup.report_lines(startup),
+        "targets (issue 13):",
+        *(t.line() for t in bench_startup.targets(startup)),
+    ]
+
+
+def measure_startup(
+    config: Config, rows: dict[str, Row], base: Path
+) -> list[bench_startup.StartUp] | None:
+    """Start-up times when a jobqueue row is selected; a failure is an error line."""
+    jq = next((k for k in rows if k.startswith("jobqueue") and rows[k].note is None), None)
+    if jq is None or config.startup_runs < 1:
+        return None
+    try:
+        return bench_startup.measure(base, config.startup_runs)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+        rows[jq].errors["start-up"] = f"{type(e).__name__}: {e}"
+        return None
 
 
 def profile(where: Path, n: int) -> int:
@@ -266,9 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     try:
         Runner(config, rows, base).run()
+        startup = measure_startup(config, rows, base)
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    print(report(config, rows, where, load))
+    print(report(config, rows, where, load, startup))
     return 0
 
 

@@ -5,6 +5,7 @@ could type; the script prints each one before running it."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -17,10 +18,11 @@ from jobqueue import JobQueue
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
+WORKER = ("worker", "demo_worker:worker", "--concurrency", "2", "--log-level", "warning")
 
 
 def jobqueue(*args: str, check: bool = True, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    print(f"\n$ jobqueue {' '.join(args)}", flush=True)
+    print(f"\n$ jobqueue {shlex.join(args)}", flush=True)  # quoted: it can be pasted
     command = [sys.executable, "-m", "jobqueue", "--data-dir", str(DATA), *args]
     return subprocess.run(command, check=check, text=True, **kwargs)  # type: ignore[call-overload, no-any-return]
 
@@ -53,12 +55,11 @@ def main() -> None:
     jobqueue("enqueue", "send_email", '{"to": "team@example.com"}', "--priority", "5")
     jobqueue("list")
     jobqueue("stats")
-    print("\n$ jobqueue worker demo_worker:worker --concurrency 2   # in the background")
+    # demo_worker.py is in scripts/ (a worker imports its module from the current directory).
+    print(f"\n$ (cd scripts && jobqueue {shlex.join(WORKER)}) &   # in the background")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "jobqueue", "--data-dir", str(DATA), "worker",
-         "demo_worker:worker", "--concurrency", "2", "--log-level", "warning"],
-        cwd=ROOT / "scripts",
-    )  # fmt: skip
+        [sys.executable, "-m", "jobqueue", "--data-dir", str(DATA), *WORKER], cwd=ROOT / "scripts"
+    )
     try:
         jobqueue("watch", report_id)
         wait_until_idle(queue)

@@ -22,6 +22,7 @@ from jobqueue.backend import (
     Wakeups,
     WorkerRegistry,
 )
+from jobqueue.clock import Clock
 from jobqueue.job import Metadata, PendingJob, WorkerInfo
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
@@ -80,6 +81,10 @@ class Assembled:
     @property
     def process_local(self) -> bool:
         return self.inner.process_local
+
+    @property
+    def clock(self) -> Clock:
+        return self.inner.clock
 
     @property
     def url(self) -> str:

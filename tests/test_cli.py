@@ -499,7 +499,7 @@ def test_the_command_set_is_pinned() -> None:
     group = typer.main.get_command(app)
     assert set(group.commands) == {  # type: ignore[attr-defined]
         "enqueue", "list", "show", "watch", "cancel", "retry", "cleanup", "stats", "reap",
-        "worker", "doctor", "schedule", "scheduler", "events", "workers",
+        "worker", "doctor", "schedule", "scheduler", "events", "workers", "quarantine", "db",
     }  # fmt: skip
 
 

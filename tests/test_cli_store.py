@@ -88,15 +88,19 @@ def test_store_and_data_dir_together_are_bad_input(
 
 
 @pytest.mark.parametrize(
-    ("store", "fragment"),
+    ("store", "code", "fragment"),
     [
-        ("postgresql://app@db.internal/app", "PostgreSQL backend is not available"),
-        ("redis://localhost", "unknown store"),
-        ("memory://?durable=false", "durable"),
+        ("postgresql://app@db.invalid/app?connect_timeout=2", 1, "could not open"),
+        ("postgresql://app@db.invalid/app?colour=blue", 2, "colour"),
+        ("redis://localhost", 2, "unknown store"),
+        ("memory://?durable=false", 2, "durable"),
     ],
 )
-def test_a_store_that_cannot_be_opened_is_one_line(cli: Cli, store: str, fragment: str) -> None:
-    assert_error(cli("--store", store, "enqueue", "resize"), 2, fragment)
+def test_a_store_that_cannot_be_opened_is_one_line(
+    cli: Cli, store: str, code: int, fragment: str
+) -> None:
+    """Bad input is exit 2; a database that cannot be reached is a store failure, exit 1."""
+    assert_error(cli("--store", store, "enqueue", "resize"), code, fragment)
 
 
 def test_a_memory_store_lives_for_one_command(

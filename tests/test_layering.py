@@ -17,7 +17,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "jobqueue"
 
 #: Only these may import a backend package: the protocol's opener, the backends
 #: themselves, and the file-only commands.
-MAY_IMPORT_BACKENDS = ("jobqueue.backend", "jobqueue.backends", "jobqueue.cli.doctor")
+MAY_IMPORT_BACKENDS = (
+    "jobqueue.backend", "jobqueue.backends", "jobqueue.cli.doctor", "jobqueue.cli.quarantine",
+)  # fmt: skip
 
 
 def module_name(path: Path) -> str:

@@ -10,13 +10,13 @@ PROMISED = {
     "Job", "PendingJob", "RunningJob", "CompleteJob", "FailedJob", "CancelledJob",
     "JobQueueError", "JobNotFound", "InvalidJob", "JobCancelled", "JobTimeout", "PermanentError",
     "RetryPolicy", "JobWorker", "HandlerWorker", "JobContext", "RateLimit",
-    "CronPatterns", "Schedule", "ScheduleNotFound", "JobEvent",
+    "CronPatterns", "Schedule", "ScheduleNotFound", "JobEvent", "AsyncJobQueue",
 }  # fmt: skip
 # Not promised by name, but public on purpose: what a job is made of, the clock seam,
 # and errors a caller may catch or (RetryLater) raise in a handler.
 ALSO_PUBLIC = {
     "Metadata", "WorkerInfo", "Progress", "ErrorInfo", "Attempt", "Status",
-    "StaleJob", "StoreError", "RetryLater", "RateLimited", "Clock", "SystemClock",
+    "StaleJob", "StoreError", "RetryLater", "RateLimited", "Clock", "SystemClock", "Task",
 }  # fmt: skip
 ERRORS = ["JobNotFound", "InvalidJob", "JobCancelled", "JobTimeout", "PermanentError", "StaleJob"]
 

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from .. import transitions
 from ..backend import CancelRequest, WorkerRecord
+from ..clock import Clock, SystemClock
 from ..errors import StaleJob
 from ..events import EventName, JobEvent, event_name, event_time
 from ..ids import check_id, check_schedule_name
@@ -401,6 +402,7 @@ class MemoryBackend:
         self.schedules = _MemorySchedules(state)
         self.shared = _MemoryShared(state)
         self.wakeups = _MemoryWakeups(state)
+        self.clock: Clock = SystemClock()
 
     def __repr__(self) -> str:
         return "MemoryBackend()"

@@ -1,27 +1,40 @@
 """What several commands do the same way, in one place each: logging for the commands
-that run until stopped, ending quietly on SIGTERM/SIGINT, and reading params JSON."""
+that run until stopped, ending quietly on SIGTERM/SIGINT, reading params JSON, and
+changing many jobs at once (bulk ``retry`` and ``cancel``).
 
+Nothing here imports the worker at module level: the one-shot commands import this
+module, and ``jobqueue.worker`` would double their start-up time."""
+
+from __future__ import annotations
+
+import importlib.util
 import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
-from typing import Annotated, Any
+from types import FrameType, ModuleType
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import typer
 
 from ..codec import loads_value
-from ..errors import InvalidJob, InvalidOption
-from ..queue import JobQueue
-from ..worker.signals import SIGNALS
+from ..errors import InvalidJob, InvalidOption, JobNotFound, JobQueueError, StaleJob
+from ..ids import check_id, check_type
+from ..job import Status
+
+if TYPE_CHECKING:
+    from ..queue import JobQueue
 
 log = logging.getLogger(__name__)
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-LogLevelOpt = Annotated[str, typer.Option("--log-level", help=", ".join(LOG_LEVELS))]
+LogLevelOpt = Annotated[
+    str, typer.Option("--log-level", metavar="LEVEL", help=", ".join(LOG_LEVELS) + ".")
+]
 
 # --- logging -----------------------------------------------------------------------------
 
@@ -59,6 +72,8 @@ def until_signalled(stop: threading.Event | None = None) -> Iterator[None]:
     ends at its own pace: a scheduler finishes its tick. Without, the block is
     interrupted where it is: a tail of events has nothing to finish.
     """
+    from ..worker.signals import SIGNALS  # here: importing jobqueue.worker is slow
+
     handler = _interrupt if stop is None else _setter(stop)
     main = threading.current_thread() is threading.main_thread()  # else signals are not ours
     previous = {s: signal.signal(s, handler) for s in SIGNALS} if main else {}
@@ -112,3 +127,206 @@ def _read_params_file(path: str) -> str:
         return Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeError, ValueError) as e:
         raise InvalidJob(f"cannot read params file {path!r}: {e}") from None
+
+
+# --- lazy modules ------------------------------------------------------------------------
+
+
+def lazy_module(name: str) -> ModuleType:
+    """The module ``name``, run on first attribute access (``importlib.util.LazyLoader``,
+    the recipe in the importlib docs). For the rich renderers: a command module binds
+    them at import, and most of its commands never print a table."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(f"no module named {name!r}", name=name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    parent, _, child = name.rpartition(".")
+    setattr(sys.modules[parent], child, module)  # as an import would
+    return module
+
+
+# --- bulk retry and cancel ---------------------------------------------------------------
+
+#: What one job's change came to: done; skipped (it was not, or no longer, in a state
+#: the change applies to: another process changed it, or an id named such a job); or an
+#: error (no job with an id given, an unreadable file, a store failure).
+Outcome = Literal["done", "skipped", "error"]
+
+_PAGE = 500  # jobs read per query while walking a filter
+_SAMPLES = 5  # ids a --dry-run shows
+_LISTED = 20  # skipped or failed jobs a report names one by one
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The jobs a bulk ``retry`` or ``cancel`` acts on: the ids given, or every job in
+    ``statuses`` (and of ``job_type``) when the command runs."""
+
+    ids: tuple[str, ...] = ()
+    statuses: tuple[Status, ...] = ()
+    job_type: str | None = None
+
+
+def select(
+    ids: Sequence[str] | None,
+    status: Sequence[str] | None,
+    job_type: str | None,
+    allowed: Sequence[Status],
+) -> Selection:
+    """Check what was typed (InvalidJob, exit 2), before the store is opened: ids or
+    ``--status``, not both; ``--type`` only with ``--status``; only ``allowed`` statuses."""
+    ids, wanted = list(dict.fromkeys(ids or ())), list(dict.fromkeys(status or ()))
+    choices = "|".join(allowed)
+    if ids and wanted:
+        raise InvalidJob("give job ids or --status, not both")
+    if not ids and not wanted:
+        raise InvalidJob(f"give job ids, or --status {choices} to act on every such job")
+    if ids and job_type is not None:
+        raise InvalidJob("--type narrows --status: give it with --status, not with ids")
+    for value in wanted:
+        if value not in allowed:
+            raise InvalidJob(f"--status must be {choices} here, not {value!r}")
+    for job_id in ids:
+        check_id(job_id)
+    if job_type is not None:
+        check_type(job_type)
+    return Selection(tuple(ids), tuple(cast(Status, s) for s in wanted), job_type)
+
+
+def selected_ids(queue: JobQueue, selection: Selection) -> Iterator[str]:
+    """The ids to act on: as given, or the filter's matches page by page (oldest first),
+    so that a change made to one page never hides a job of the next."""
+    yield from selection.ids
+    after: str | None = None
+    while selection.statuses:
+        page = queue.query_page(selection.statuses, selection.job_type, _PAGE, after=after)
+        yield from (job.metadata.id for job in page.jobs)
+        if not page.more or not page.jobs:
+            return
+        after = page.jobs[-1].metadata.id
+
+
+def preview(
+    queue: JobQueue, selection: Selection, allowed: Sequence[Status], verb: str
+) -> list[str]:
+    """``--dry-run``: how many jobs would change, a few of their ids, and (for ids given)
+    those that would be refused and why. Nothing changes."""
+    eligible: list[str] = []
+    refused: list[str] = []
+    for job_id in selected_ids(queue, selection):
+        why = _refusal(queue, job_id, allowed) if selection.ids else None
+        if why is None:
+            eligible.append(job_id)
+        else:
+            refused.append(f"{job_id} ({why})")
+    lines = [f"would {verb} {_count(len(eligible))}{_samples(eligible)}"]
+    if refused:
+        lines.append(f"would refuse {len(refused)}: {', '.join(refused[:_LISTED])}")
+    return lines
+
+
+def _refusal(queue: JobQueue, job_id: str, allowed: Sequence[Status]) -> str | None:
+    """Why an id given would be refused: its status, or that it cannot be found or read."""
+    try:
+        job = queue.get_job(job_id)
+    except JobQueueError:
+        return "unreadable"
+    if job is None:
+        return "not found"
+    return None if job.status in allowed else job.status
+
+
+def _count(n: int) -> str:
+    return f"{n} job{'' if n == 1 else 's'}"
+
+
+def _samples(ids: Sequence[str]) -> str:
+    if not ids:
+        return ""
+    more = len(ids) - _SAMPLES
+    return ": " + ", ".join(ids[:_SAMPLES]) + (f" and {more} more" if more > 0 else "")
+
+
+@dataclass
+class BulkReport:
+    """What a bulk change did. ``done`` counts jobs by what happened to them (a format
+    with ``{}`` for the count: ``"retried {}"``); skipped and failed jobs keep a line
+    each, naming the job and why."""
+
+    done: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, job_id: str, outcome: Outcome, note: str) -> None:
+        if outcome == "done":
+            self.done[note] = self.done.get(note, 0) + 1
+        else:
+            (self.skipped if outcome == "skipped" else self.errors).append(f"{job_id}: {note}")
+
+    @property
+    def all_done(self) -> bool:
+        return not self.skipped and not self.errors
+
+    def lines(self, verb: str) -> list[str]:
+        """One line per skipped or failed job (the first few), then the totals (``verb``
+        says what there was none to do)."""
+        named = [f"skipped {line}" for line in self.skipped[:_LISTED]]
+        named += [f"error {line}" for line in self.errors[:_LISTED]]
+        hidden = max(len(self.skipped) - _LISTED, 0) + max(len(self.errors) - _LISTED, 0)
+        named += [f"... and {hidden} more not shown"] if hidden else []
+        totals = [note.format(_count(n)) for note, n in self.done.items()]
+        if self.skipped:
+            totals.append(f"skipped {len(self.skipped)}")
+        if self.errors:
+            totals.append(f"{len(self.errors)} error{'' if len(self.errors) == 1 else 's'}")
+        return [*named, "; ".join(totals) or f"no job to {verb}"]
+
+
+def apply_all(queue: JobQueue, selection: Selection, change: Callable[[str], str]) -> BulkReport:
+    """Apply ``change`` to each selected job. It returns what happened (``"retried {}"``)
+    or raises: ``Refused`` or StaleJob, skipped; JobNotFound, an error for an id given
+    but skipped for a filter's match (cleaned up meanwhile); any other JobQueueError
+    (an unreadable file, a store failure), an error."""
+    report = BulkReport()
+    for job_id in selected_ids(queue, selection):
+        try:
+            report.add(job_id, "done", change(job_id))
+        except JobNotFound:
+            report.add(job_id, "error" if selection.ids else "skipped", "no such job")
+        except (Refused, StaleJob) as e:
+            report.add(job_id, "skipped", str(e))
+        except JobQueueError as e:
+            report.add(job_id, "error", str(e))
+    return report
+
+
+class Refused(JobQueueError):
+    """A bulk change does not apply to this job in its present state (``"is pending"``)."""
+
+
+def bulk_change(
+    queue: JobQueue,
+    selection: Selection,
+    *,
+    verb: str,
+    allowed: Sequence[Status],
+    change: Callable[[str], str],
+    dry_run: bool,
+) -> None:
+    """Print the preview, or apply ``change`` and print the report; exit 1 unless every
+    selected job was changed."""
+    if dry_run:
+        for line in preview(queue, selection, allowed, verb):
+            typer.echo(line)
+        return
+    report = apply_all(queue, selection, change)
+    for line in report.lines(verb):
+        typer.echo(line)
+    if not report.all_done:
+        raise typer.Exit(1)

@@ -7,12 +7,14 @@ body, so a typo is one ``error: ...`` line with exit 2 rather than a usage dump;
 number typer could not parse is answered the same way by ``OneLineErrors``.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
 import typer
 from typer.core import TyperGroup
@@ -20,7 +22,9 @@ from typer.core import TyperGroup
 from ..durations import parse_duration
 from ..errors import InvalidJob, JobQueueError
 from ..job import STATUSES, Status
-from ..queue import JobQueue
+
+if TYPE_CHECKING:
+    from ..queue import JobQueue  # imported when a command opens its queue: see CliState
 
 _DURATION_HELP = "45, 0.5, 500ms, 30s, 5m, 2h or 1d"
 
@@ -34,7 +38,7 @@ StoreOpt = Annotated[
         "--store",
         envvar=STORE_ENV,
         metavar="URL",
-        help="The store: a path, file:///PATH[?durable=false] or memory://.",
+        help="The store: a path, file:///PATH[?durable=false], memory:// or postgresql://...",
         show_default=False,
     ),
 ]
@@ -109,15 +113,21 @@ class CommandFailed(JobQueueError):
 
 @dataclass
 class CliState:
-    """What the root options decided; every command reaches it through ``ctx.obj``."""
+    """What the root options decided; every command reaches it through ``ctx.obj``.
+    ``given``: the store was named (``--store``, ``--data-dir`` or their variables),
+    rather than the default ``./data``."""
 
     store: str | Path
+    given: bool = True
     _queue: JobQueue | None = field(default=None, init=False, repr=False)
 
     def queue(self, *, create: bool) -> JobQueue:
         """Opened on first use, so `--help` opens nothing, and a store that cannot be
-        opened fails inside the command's user_errors() block."""
+        opened fails inside the command's user_errors() block. (JobQueue is imported
+        here, not at the top: ``import jobqueue.cli`` stays cheap.)"""
         if self._queue is None:
+            from ..queue import JobQueue
+
             self._queue = JobQueue(self.store, create=create)
         return self._queue
 

@@ -6,8 +6,12 @@ A Console is made per call: it must write to the ``sys.stdout`` of the moment (w
 ``CliRunner`` swaps), and the CLI keeps no module-level state.
 """
 
+import math
 import os
+import re
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -16,11 +20,12 @@ import orjson
 import typer
 from rich import box
 from rich.console import Console, Group, RenderableType
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
 from ..codec import to_document
+from ..durations import format_duration
 from ..job import (
     CancelledJob,
     CompleteJob,
@@ -72,7 +77,7 @@ def _when(at: datetime | None) -> str:
 
 
 def _seconds(value: float | None) -> str:
-    return "none" if value is None else f"{value:g}s"
+    return "none" if value is None else format_duration(value)
 
 
 def _worker(worker: WorkerInfo) -> str:
@@ -86,6 +91,14 @@ def _progress(p: JobProgress) -> str:
 
 def _first_line(text: str) -> str:
     return text.splitlines()[0] if text else ""
+
+
+def shell_word(text: str) -> str:
+    """``text`` as one word of a shell command a person can paste: quoted only when it
+    must be (``shlex.quote`` also quotes the ``~`` inside quarantine names)."""
+    if re.fullmatch(r"[\w@%+=:,./~-]+", text, re.ASCII) and not text.startswith("~"):
+        return text
+    return shlex.quote(text)
 
 
 def plural(count: int, noun: str) -> str:
@@ -130,13 +143,19 @@ def jobs_table(jobs: Sequence[Job], now: datetime) -> Table:
     return table
 
 
-def stats_table(counts: Mapping[str, int]) -> Table:
+def stats_table(counts: Mapping[str, int]) -> RenderableType:
+    """``delayed`` is a part of ``pending`` (pending jobs not yet due), so it is indented
+    under it and a line below says so: adding up the column must not count it twice."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     table.add_column("STATUS")
     table.add_column("JOBS", justify="right")
     for name, count in counts.items():
-        table.add_row(name, str(count), end_section=name == "quarantined")
-    return table
+        label = f"  {name}" if name == "delayed" else name
+        table.add_row(label, str(count), end_section=name == "quarantined")
+    if not counts.get("delayed"):
+        return table
+    note = f"pending {counts.get('pending', 0)} ({counts['delayed']} delayed, not yet due)"
+    return Group(table, Text(note), Text(""))
 
 
 # --- show --------------------------------------------------------------------------------
@@ -221,41 +240,62 @@ def job_view(job: Job) -> Group:
 # --- watch -------------------------------------------------------------------------------
 
 
-def _bar_state(job: Job) -> tuple[float | None, str, str]:
-    """(percentage or None to keep the bar where it is, stage label, message) for `watch`."""
+@dataclass(frozen=True, slots=True)
+class BarState:
+    """What `watch` shows of a job at one instant."""
+
+    stage: str
+    message: str
+    #: None keeps the bar where it was (a job that ended without finishing).
+    percentage: float | None = None
+    #: A pending job has no progress to show, only when it is due: an empty bar, no
+    #: percentage.
+    waiting: bool = False
+
+
+def bar_state(job: Job, now: datetime) -> BarState:
+    """The stage label, message and bar of `watch` for ``job`` as of ``now``."""
     match job:
         case RunningJob(progress=JobProgress() as p):
-            return p.percentage, p.stage or "running", p.message or ""
+            return BarState(p.stage or "running", p.message or "", p.percentage)
         case RunningJob():
-            return 0.0, "running", f"on {job.worker.name}"
+            return BarState("running", f"on {job.worker.name}", 0.0)
         case PendingJob():
-            retry = job.metadata.retry_count
-            return (
-                0.0,
-                "pending",
-                f"retry {retry}, due {_when(job.metadata.run_at)}" if retry else "",
-            )
+            return BarState("pending", _waiting(job, now), 0.0, waiting=True)
         case CompleteJob():
-            return 100.0, "complete", ""
+            return BarState("complete", "", 100.0)
         case FailedJob(error=e):
-            return None, "failed", f"{e.type}: {_first_line(e.message)}"
+            return BarState("failed", f"{e.type}: {_first_line(e.message)}")
         case CancelledJob(reason=reason):
-            return None, "cancelled", reason or ""
-    return None, job.status, ""
+            return BarState("cancelled", reason or "")
+    return BarState(job.status, "")
+
+
+def _waiting(job: PendingJob, now: datetime) -> str:
+    """``due in 4m 10s (at ...)``, or that it waits for a worker; and which retry it is."""
+    m = job.metadata
+    retry = f"retry {m.retry_count}, " if m.retry_count else ""
+    if m.run_at <= now:
+        return f"{retry}due now, waiting for a worker"
+    wait = math.ceil((m.run_at - now).total_seconds())  # a countdown in whole seconds
+    return f"{retry}due in {format_duration(wait)} (at {_when(m.run_at)})"
 
 
 class ProgressView:
-    """The live bar of `watch`: one task that follows a job's status, stage and message."""
+    """The live bar of `watch`: one task that follows a job's status, stage and message.
+    The percentage is a column of its own, empty while the job waits (rich's would show
+    ``0%`` for a job that has not started)."""
 
     def __init__(self) -> None:
         self._bar = Progress(
             TextColumn("{task.description}", markup=False),
             BarColumn(),
-            TaskProgressColumn(),
+            TextColumn("{task.fields[percent]}", markup=False),
             TextColumn("{task.fields[message]}", markup=False),
             console=_console(),
         )
-        self._task = self._bar.add_task("", total=100.0, message="")
+        self._task = self._bar.add_task("", total=100.0, message="", percent="")
+        self._completed = 0.0
 
     def __enter__(self) -> Self:
         self._bar.start()
@@ -266,8 +306,10 @@ class ProgressView:
     ) -> None:
         self._bar.stop()
 
-    def update(self, job: Job) -> None:
-        percentage, stage, message = _bar_state(job)
-        self._bar.update(self._task, description=stage, message=message)
-        if percentage is not None:
-            self._bar.update(self._task, completed=percentage)
+    def update(self, job: Job, now: datetime) -> None:
+        state = bar_state(job, now)
+        if state.percentage is not None:
+            self._completed = state.percentage
+        percent = "" if state.waiting else f"{self._completed:>3.0f}%"
+        self._bar.update(self._task, completed=self._completed, description=state.stage,
+                         message=state.message, percent=percent)  # fmt: skip

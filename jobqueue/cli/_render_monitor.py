@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..codec import format_time, to_document
+from ..durations import format_duration
 from ..events import JobEvent
 from ..job import CancelledJob, CompleteJob, FailedJob, PendingJob, RunningJob
 from ..metrics import last_attempt_seconds
@@ -52,7 +53,7 @@ def _event_detail(event: JobEvent) -> str:
 
 def _took(job: CompleteJob | FailedJob) -> str:
     seconds = last_attempt_seconds(job)
-    return "-" if seconds is None else f"{seconds:.3f}s"
+    return "-" if seconds is None else format_duration(seconds)
 
 
 def _clock(at: datetime) -> str:
@@ -74,7 +75,7 @@ def worker_json(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _age(at: Any, now: datetime) -> str:
-    return f"{(now - at).total_seconds():.1f}s ago" if isinstance(at, datetime) else "-"
+    return f"{format_duration((now - at).total_seconds())} ago" if isinstance(at, datetime) else "-"
 
 
 def workers_table(records: Sequence[Mapping[str, Any]], now: datetime) -> Table:
@@ -97,7 +98,7 @@ def workers_table(records: Sequence[Mapping[str, Any]], now: datetime) -> Table:
 
 
 def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3g}s"
+    return "-" if value is None else format_duration(value)
 
 
 def health_table(health: Mapping[str, Any], metrics: Mapping[str, Any], window: str) -> Table:

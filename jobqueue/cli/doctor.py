@@ -13,7 +13,7 @@ from ..backends.file import doctor as store_doctor
 from ..durations import parse_duration
 from ..errors import InvalidOption
 from ._options import StaleAfterOpt, queue_of, user_errors
-from ._render import plural
+from ._render import plural, shell_word
 
 app = typer.Typer()
 
@@ -42,9 +42,21 @@ def doctor(
 def _show(report: store_doctor.Report, *, repaired: bool) -> None:
     """One line per finding, then a verdict."""
     for finding in report.findings:
-        fix = "" if finding.repairable else " (needs a person)"
-        typer.echo(f"{finding.kind}: {finding.message}{fix}")
+        typer.echo(_line(finding))
     if repaired:
         typer.echo(f"repaired {plural(report.repaired, 'problem')}")
     verdict = "healthy" if report.healthy else f"{plural(len(report.findings), 'problem')} found"
     typer.echo(verdict)
+
+
+def _line(finding: store_doctor.Finding) -> str:
+    """``kind: message``, the kind said once (some messages start with it), and for a
+    quarantined file the commands that deal with it."""
+    message = finding.message.removeprefix(f"{finding.kind}: ")
+    if finding.kind == "quarantined":
+        name = shell_word(finding.path.name)
+        message = (
+            f"{finding.path.name}: see `jobqueue quarantine show {name}`, then restore or delete it"
+        )
+    fix = "" if finding.repairable else " (needs a person)"
+    return f"{finding.kind}: {message}{fix}"

@@ -7,7 +7,8 @@ the answer; the rules (validation, state changes) live in the API.
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from functools import partial
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,8 +17,7 @@ from ..errors import InvalidJob, JobNotFound
 from ..ids import check_id, check_type
 from ..job import ENDED, STATUSES, CancelledJob, FailedJob, Job, Status
 from ..queue import JobPage, JobQueue
-from . import _render as render
-from ._common import parse_params
+from ._common import Refused, bulk_change, lazy_module, parse_params, select
 from ._options import (
     AtOpt,
     CommandFailed,
@@ -34,7 +34,13 @@ from ._options import (
     statuses,
     user_errors,
 )
-from ._render_monitor import health_table
+
+if TYPE_CHECKING:
+    from . import _render as render
+    from . import _render_monitor as monitor_render
+else:  # rich is the costliest import of a one-shot command: load it when something prints
+    render = lazy_module("jobqueue.cli._render")
+    monitor_render = lazy_module("jobqueue.cli._render_monitor")
 
 app = typer.Typer()
 
@@ -110,14 +116,29 @@ def enqueue(
 # --- reading -----------------------------------------------------------------------------
 
 
-LimitOpt = Annotated[int, typer.Option("--limit", min=0, help="Show at most this many.")]
+LimitOpt = Annotated[
+    int, typer.Option("--limit", metavar="N", min=0, help="Show at most this many.")
+]
 NewestOpt = Annotated[bool, typer.Option("--newest", help="Newest first (default: oldest).")]
+ListStatusOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--status",
+        "-s",
+        metavar="STATUS",
+        help=f"Only jobs in this status ({', '.join(STATUSES)}, or delayed: pending jobs "
+        "not yet due, as stats counts them); repeat for several.",
+        show_default=False,
+    ),
+]
+#: Jobs read per page while looking for delayed ones (a filter the stores do not have).
+_SCAN_PAGE = 500
 
 
 @app.command("list")
 def list_jobs(
     ctx: typer.Context,
-    status: StatusOpt = None,
+    status: ListStatusOpt = None,
     job_type: TypeOpt = None,
     limit: LimitOpt = 100,
     newest: NewestOpt = False,
@@ -129,12 +150,17 @@ def list_jobs(
     one JSON array.
     """
     with user_errors():
-        chosen = statuses(status)  # bad input is exit 2 even where there is no queue
+        chosen, delayed = _list_statuses(status)  # bad input is exit 2 even with no queue
         if job_type is not None:
             check_type(job_type)
         queue = queue_of(ctx, create=False)
-        page = queue.query_page(chosen, job_type, limit, newest_first=newest)
-        more = _more_line(queue, page, chosen, job_type)
+        if delayed and "pending" not in (chosen or ()):
+            page = _page_with_delayed(queue, chosen or [], job_type, limit, newest)
+            counted: list[str] = [*(chosen or []), "delayed"]
+        else:  # no delayed, or all of pending anyway
+            page = queue.query_page(chosen, job_type, limit, newest_first=newest)
+            counted = [*(chosen or STATUSES)]
+        more = _more_line(queue, page, counted, job_type)
     if json_output:
         render.echo_jobs_json(page.jobs)
     elif page.jobs:
@@ -145,8 +171,36 @@ def list_jobs(
         typer.echo(more, err=json_output)
 
 
+def _list_statuses(values: list[str] | None) -> tuple[list[Status] | None, bool]:
+    """`list --status`: the statuses named, and whether ``delayed`` was one of them."""
+    delayed = "delayed" in (values or ())
+    return statuses([v for v in values or () if v != "delayed"]), delayed
+
+
+def _page_with_delayed(
+    queue: JobQueue, chosen: list[Status], job_type: str | None, limit: int, newest: bool
+) -> JobPage:
+    """The jobs of ``chosen`` and the delayed ones (pending, not yet due), read a page at
+    a time until ``limit`` of them (and one more, to know that more match) are found."""
+    now = queue.clock.now()
+
+    def wanted(job: Job) -> bool:
+        return job.status in chosen or (job.status == "pending" and job.metadata.run_at > now)
+
+    found: list[Job] = []
+    after: str | None = None
+    while len(found) <= limit:
+        scanned = queue.query_page([*chosen, "pending"], job_type, _SCAN_PAGE,
+                                   newest_first=newest, after=after)  # fmt: skip
+        found += filter(wanted, scanned.jobs)
+        if not scanned.more:
+            break
+        after = scanned.jobs[-1].metadata.id
+    return JobPage(found[:limit], len(found) > limit)
+
+
 def _more_line(
-    queue: JobQueue, page: JobPage, chosen: Sequence[Status] | None, job_type: str | None
+    queue: JobQueue, page: JobPage, counted: Sequence[str], job_type: str | None
 ) -> str | None:
     """What --limit left out. Without --type the count comes from ``stats()``, cheap on
     every backend; counting one type's jobs would mean reading all of them, so then
@@ -156,9 +210,28 @@ def _more_line(
     if job_type is not None:
         return "more jobs match; raise --limit to see them"
     counts = queue.stats()
-    hidden = sum(counts[s] for s in chosen or STATUSES) - len(page.jobs)
+    hidden = sum(counts[s] for s in counted) - len(page.jobs)
     # Counted a moment after the page was read: jobs may have ended or been cleaned up.
     return f"{render.plural(max(hidden, 1), 'more job')} not shown; raise --limit to see them"
+
+
+def _find(queue: JobQueue, job_id: str) -> Job:
+    """The job (``show``, ``watch``); when there is none, JobNotFound, or on a file store
+    whose quarantine holds its file, a line that says so and names the file."""
+    check_id(job_id)  # bad input, raised before the try below could take it for a file's
+    unreadable: InvalidJob | None = None
+    try:
+        job = queue.get_job(job_id)
+    except InvalidJob as e:  # its file cannot be read: the store has just quarantined it
+        job, unreadable = None, e
+    if job is not None:
+        return job
+    from .quarantine import quarantined  # the file backend, loaded only for a missing job
+
+    found = quarantined(queue, job_id)
+    if found is not None:
+        raise found
+    raise CommandFailed(str(unreadable)) if unreadable else JobNotFound(job_id)
 
 
 @app.command()
@@ -166,7 +239,7 @@ def show(ctx: typer.Context, job_id: JobIdArg, json_output: JsonOpt = False) -> 
     """Show one job: metadata, params, progress, result or error, and past attempts."""
     with user_errors():
         check_id(job_id)  # bad input is exit 2 even where there is no queue
-        job = _require(queue_of(ctx, create=False), job_id)
+        job = _find(queue_of(ctx, create=False), job_id)
     if json_output:
         render.echo_job_json(job)
     else:
@@ -185,7 +258,7 @@ def stats(ctx: typer.Context, json_output: JsonOpt = False) -> None:
             return
         health, metrics = queue.health(), queue.metrics(timedelta(hours=1))
     render.show(render.stats_table(counts))
-    render.show(health_table(health, metrics, "1h"))
+    render.show(monitor_render.health_table(health, metrics, "1h"))
 
 
 # --- watch -------------------------------------------------------------------------------
@@ -194,24 +267,22 @@ def stats(ctx: typer.Context, json_output: JsonOpt = False) -> None:
 def _follow(queue: JobQueue, job: Job, interval: float) -> Job:
     """Poll until the job ends, showing its progress; returns the ended job."""
     with render.ProgressView() as view:
-        view.update(job)
+        view.update(job, queue.clock.now())
         while job.status not in ENDED:
             time.sleep(interval)
-            job = _require(queue, job.metadata.id)  # gone (cleaned up): JobNotFound
-            view.update(job)
+            job = _find(queue, job.metadata.id)  # gone (cleaned up): JobNotFound
+            view.update(job, queue.clock.now())
     return job
 
 
 @app.command()
 def watch(ctx: typer.Context, job_id: JobIdArg, interval: IntervalOpt = 0.2) -> None:
-    """Follow a job with a live progress bar until it ends.
-
-    Exit 0 when it completes, 1 when it fails, is cancelled or does not exist.
-    """
+    """Follow a job with a live progress bar until it ends (a pending job: when it is
+    due). Exit 0 when it completes, 1 when it fails, is cancelled or does not exist."""
     with user_errors():
         check_id(job_id)
         queue = queue_of(ctx, create=False)
-        job = _follow(queue, _require(queue, job_id), interval)
+        job = _follow(queue, _find(queue, job_id), interval)
         match job:
             case FailedJob(error=e):
                 raise CommandFailed(f"job {job_id} failed: {e.type}: {e.message}")
@@ -225,39 +296,104 @@ def watch(ctx: typer.Context, job_id: JobIdArg, interval: IntervalOpt = 0.2) -> 
 # --- changing ----------------------------------------------------------------------------
 
 
+IdsArg = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="ID", help="The jobs' ids.", show_default=False),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Only say how many jobs, and which, would change.")
+]
+_CANCELLABLE: tuple[Status, ...] = ("pending", "running")
+_RETRYABLE: tuple[Status, ...] = ("failed", "cancelled")
+
+
+def _bulk_status(allowed: Sequence[Status], what: str) -> object:
+    return typer.Option(
+        "--status",
+        "-s",
+        metavar="STATUS",
+        help=f"{what} every job in this status ({' or '.join(allowed)}); repeat for both.",
+        show_default=False,
+    )
+
+
 @app.command()
 def cancel(
     ctx: typer.Context,
-    job_id: JobIdArg,
+    job_ids: IdsArg = None,
+    status: Annotated[list[str] | None, _bulk_status(_CANCELLABLE, "Cancel")] = None,
+    job_type: TypeOpt = None,
     reason: Annotated[str | None, typer.Option(help="Why; kept in the job file.")] = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
-    """Cancel a pending job now, or ask a running one to stop.
+    """Cancel pending jobs now, or ask running ones to stop: the jobs given, or every
+    job in --status (of --type).
 
-    Exit 1 if the job already ended or does not exist.
+    One id: exit 1 if the job already ended or does not exist. Several, or --status: a
+    report of the jobs done, skipped (they had ended, or changed meanwhile) and failed;
+    exit 0 only when every job was done.
     """
     with user_errors():
-        queue = queue_of(ctx)
-        if not queue.cancel(job_id, reason=reason):
-            job = _require(queue, job_id)
+        chosen = select(job_ids, status, job_type, _CANCELLABLE)
+        queue = queue_of(ctx, create=not dry_run)
+        if len(chosen.ids) == 1 and not dry_run:
+            typer.echo(_cancel_one(queue, chosen.ids[0], reason, single=True))
+            return
+        change = partial(_cancel_one, queue, reason=reason, single=False)
+        bulk_change(
+            queue, chosen, verb="cancel", allowed=_CANCELLABLE, change=change, dry_run=dry_run
+        )
+
+
+def _cancel_one(queue: JobQueue, job_id: str, reason: str | None, *, single: bool) -> str:
+    """Cancel one job; what happened, as a line (``single``) or a report's format."""
+    if not queue.cancel(job_id, reason=reason):
+        job = _require(queue, job_id)
+        if single:
             raise CommandFailed(f"job {job_id} already ended ({job.status}): nothing to cancel")
-        done = isinstance(queue.get_job(job_id), CancelledJob)
-    typer.echo(f"cancelled {job_id}" if done else f"asked the worker running {job_id} to stop")
+        raise Refused(f"already ended ({job.status})")
+    if isinstance(queue.get_job(job_id), CancelledJob):
+        return f"cancelled {job_id}" if single else "cancelled {}"
+    if single:
+        return f"asked the worker running {job_id} to stop"
+    return "asked the workers of {} to stop"
 
 
 @app.command()
-def retry(ctx: typer.Context, job_id: JobIdArg) -> None:
-    """Run a failed or cancelled job again, now, with its retry count reset.
+def retry(
+    ctx: typer.Context,
+    job_ids: IdsArg = None,
+    status: Annotated[list[str] | None, _bulk_status(_RETRYABLE, "Retry")] = None,
+    job_type: TypeOpt = None,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Run failed or cancelled jobs again, now, with their retry count reset: the jobs
+    given, or every job in --status (of --type).
 
-    Exit 1 if the job does not exist or is not failed or cancelled (a refused operation).
+    One id: exit 1 if the job does not exist or is not failed or cancelled (a refused
+    operation). Several, or --status: a report of the jobs done, skipped and failed;
+    exit 0 only when every job was done.
     """
     with user_errors():
-        queue = queue_of(ctx)
-        _require(queue, job_id)  # a malformed id is bad input (exit 2); a missing job, 1
-        try:
-            queue.retry(job_id)
-        except InvalidJob as e:  # the id was fine, so this is the job's state refusing
-            raise CommandFailed(str(e)) from None
-    typer.echo(f"requeued {job_id}")
+        chosen = select(job_ids, status, job_type, _RETRYABLE)
+        queue = queue_of(ctx, create=not dry_run)
+        if len(chosen.ids) == 1 and not dry_run:
+            typer.echo(_retry_one(queue, chosen.ids[0], single=True))
+            return
+        change = partial(_retry_one, queue, single=False)
+        bulk_change(queue, chosen, verb="retry", allowed=_RETRYABLE, change=change, dry_run=dry_run)
+
+
+def _retry_one(queue: JobQueue, job_id: str, *, single: bool) -> str:
+    """Retry one job; what happened, as a line (``single``) or a report's format."""
+    job = _require(queue, job_id)  # an unreadable file is an error; a missing job, 1
+    if job.status not in _RETRYABLE and not single:
+        raise Refused(f"is {job.status}")
+    try:
+        queue.retry(job_id)
+    except InvalidJob as e:  # the id was fine, so this is the job's state refusing
+        raise (CommandFailed(str(e)) if single else Refused(f"changed meanwhile: {e}")) from None
+    return f"requeued {job_id}" if single else "retried {}"
 
 
 @app.command()

@@ -16,7 +16,6 @@ import orjson
 from ..codec import format_time
 from ..errors import InvalidJob
 from ..ids import check_schedule_name, check_type
-from .cron import check_cron, zone
 from .model import CATCH_UP, Schedule
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(Schedule))
@@ -108,6 +107,8 @@ def _time(value: object, name: str) -> datetime:
 
 def _check(schedule: Schedule) -> None:
     """The rules the API enforces, so a hand edit cannot smuggle in a bad value."""
+    from .cron import check_cron, zone  # croniter: only when a schedule is read
+
     check_schedule_name(schedule.name)
     check_type(schedule.type)
     check_cron(schedule.cron)

@@ -244,7 +244,7 @@ class JobWorker:
         self._claimer = Claimer(
             self.jobs,
             self.clock,
-            types=self._types(),
+            types=self._types,
             accept=self.can_process_job,
             error_backoff=self.error_backoff,
         )
@@ -273,7 +273,7 @@ class JobWorker:
             concurrency=lambda: self.concurrency,
             heartbeat_interval=self.heartbeat_interval,
             stale_after=self.stale_after,
-            types=tuple(sorted(self.job_types)),
+            types=tuple(sorted(self._types() or ())),
         )
         return Chores(
             registration=registration,

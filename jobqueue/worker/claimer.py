@@ -24,14 +24,15 @@ LOOKAHEAD = 8
 
 
 class Claimer:
-    """One worker's claims. ``errors`` counts the failed ones in a row."""
+    """One worker's claims. ``errors`` counts the failed ones in a row; ``types`` is
+    asked at each claim (a handler registered while the worker runs counts at once)."""
 
     def __init__(
         self,
         jobs: JobStore,
         clock: Clock,
         *,
-        types: frozenset[str] | None,
+        types: Callable[[], frozenset[str] | None],
         accept: Callable[[PendingJob | RunningJob], bool],
         error_backoff: float,
     ) -> None:
@@ -70,7 +71,7 @@ class Claimer:
         jobs stay claimed (in ``refused``) until they are handed back: each next claim
         then looks past them instead of taking the same job again."""
         while len(refused) < LOOKAHEAD:
-            job = self.jobs.claim(worker, self.clock.now(), self.types)
+            job = self.jobs.claim(worker, self.clock.now(), self.types())
             if job is None:
                 break
             if self.accept(job):

@@ -1,4 +1,5 @@
-"""HandlerWorker: serve plain functions ``fn(params, ctx)``, one per job type."""
+"""HandlerWorker: serve plain functions ``fn(params, ctx)``, one per job type: those
+registered on the worker, and the tasks defined on its queue (``@queue.task``)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from ..errors import PermanentError
 from ..ids import check_type
 from ..job import PendingJob, RunningJob
 from ..queue import JobQueue
+from ..tasks import Task
 from .base import JobWorker
 from .context import JobContext
+from .middleware import Middleware, run_chain
+from .runner import AsyncRunner, call_job
 
 Handler = Callable[..., Any]
 
@@ -23,10 +27,19 @@ class _Registered:
     #: Call ``fn(*params)`` / ``fn(**params)`` instead of ``fn(params, ctx)``.
     spread: bool
     wants_ctx: bool
+    #: A task's own middleware, inside the worker's.
+    middleware: tuple[Middleware, ...] = ()
+
+    @classmethod
+    def of_task(cls, task: Task[..., Any]) -> _Registered:
+        return cls(task.fn, task.spread, task.wants_ctx, task.middleware)
 
 
 class HandlerWorker(JobWorker):
-    """A worker whose job types are the handlers registered on it (sync or async)."""
+    """A worker whose job types are the handlers registered on it (sync or async) and the
+    tasks of its queue, looked up when it starts (so tasks defined after the worker was
+    made are served too). A handler registered on the worker wins over a task of the
+    same type."""
 
     def __init__(self, queue: JobQueue, **options: Any) -> None:
         super().__init__(queue, **options)
@@ -51,14 +64,28 @@ class HandlerWorker(JobWorker):
 
     def can_process_job(self, job: PendingJob | RunningJob) -> bool:
         """Only registered types: ``job_types`` is ignored, and no handler means no claim."""
-        return job.metadata.type in self._handlers
+        return self._registered(job.metadata.type) is not None
+
+    def _registered(self, job_type: str) -> _Registered | None:
+        found = self._handlers.get(job_type)
+        if found is None and job_type in self.queue.tasks:
+            return _Registered.of_task(self.queue.tasks[job_type])
+        return found
 
     def _types(self) -> frozenset[str] | None:
-        return frozenset(self._handlers)
+        return frozenset(self._handlers) | {task.type for task in self.queue.tasks}
+
+    def call(self, job: RunningJob, ctx: JobContext, runner: AsyncRunner) -> Any:
+        """As ``JobWorker.call``, with the task's own middleware inside the worker's."""
+        registered = self._registered(job.metadata.type)
+        if registered is None or not registered.middleware:
+            return super().call(job, ctx, runner)
+        final = lambda: call_job(self.execute_job, (job, ctx), ctx, runner)  # noqa: E731
+        return run_chain([*self.middleware, *registered.middleware], job, ctx, final)
 
     def execute_job(self, job: RunningJob, ctx: JobContext) -> Any:
         """Call the type's handler; a type with none fails at once (PermanentError)."""
-        registered = self._handlers.get(job.metadata.type)
+        registered = self._registered(job.metadata.type)
         if registered is None:
             raise PermanentError(f"no handler for job type {job.metadata.type!r}")
         if not registered.spread:

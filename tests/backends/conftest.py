@@ -8,7 +8,6 @@ contract (``test_claims``, ``test_file_store``, ...) use ``FileStore`` directly.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -60,18 +59,29 @@ def _memory_store(tmp_path: Path) -> Opener:
 
 
 def _postgres_store(tmp_path: Path) -> Opener:
-    """Each test needs a store of its own: once the backend exists, create a fresh schema
-    here (and drop it at the end), then open handles on it with ``open_backend``."""
-    url = os.environ.get("JOBQUEUE_TEST_POSTGRES")
-    if not url:
-        pytest.skip("set JOBQUEUE_TEST_POSTGRES to run the PostgreSQL contract tests")
+    """A schema of its own per test, on the session's server (tests/postgres_cluster.py:
+    ``JOBQUEUE_TEST_POSTGRES``, else a throwaway cluster; dropped at the next test)."""
+    import postgres_cluster
+
+    server = postgres_cluster.server()
+    url = server.url(server.store_for(tmp_path))
     return lambda: open_backend(url)
+
+
+def _break_postgres_store(tmp_path: Path) -> type[BaseException]:
+    """The store's schema is dropped under its open handles: every statement fails."""
+    import postgres_cluster
+    import psycopg
+
+    server = postgres_cluster.server()
+    server.drop(server.store_for(tmp_path))
+    return psycopg.Error
 
 
 KINDS: dict[str, Kind] = {
     "file": Kind(_file_store, _break_file_store),
     "memory": Kind(_memory_store),
-    "postgres": Kind(_postgres_store),  # give it a breaker (e.g. a killed connection) too
+    "postgres": Kind(_postgres_store, _break_postgres_store),
 }
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from jobqueue import JobQueue
 from jobqueue.backend import Backend, open_backend
 
 from .helpers import MakeJob
@@ -75,3 +76,9 @@ def test_closing_a_reopened_handle_leaves_the_first_one_working(
     backend.jobs.add([job])
 
     assert backend.jobs.get(job.metadata.id) == job
+
+
+def test_a_queue_takes_its_clock_from_its_backend_unless_given_one(backend: Backend) -> None:
+    """On a database shared by many hosts that is the server's time (see its tests)."""
+    assert JobQueue(backend).clock is backend.clock
+    assert backend.clock.now().utcoffset() is not None

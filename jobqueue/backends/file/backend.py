@@ -11,15 +11,16 @@ from datetime import datetime
 from pathlib import Path
 
 from ...backend import CancelRequest, NoQueue
+from ...clock import Clock, SystemClock
 from ...events import JobEvent
 from ...job import RunningJob
 from ...metrics import Sample
 from . import _fs
 from .event_log import Tail, follow
 from .file import FileStore
+from .quarantine import Quarantine
 from .schedules import ScheduleFiles
 from .shared import SharedFiles
-from .watch import watch
 from .workers import WorkerRecords
 
 
@@ -56,6 +57,10 @@ class FileBackend:
         self.workers = WorkerRecords(self.jobs.paths, self.jobs.owner)
         self.shared = SharedFiles(self.jobs.paths, self.jobs.write_bytes)
         self.wakeups = FileWakeups(self.jobs)
+        #: Every process of a data dir is on this host: its clock is the one to use.
+        self.clock: Clock = SystemClock()
+        #: Not a part of the Backend protocol: quarantine is a file-backend concept.
+        self.quarantine = Quarantine(self.jobs)
 
     def __repr__(self) -> str:
         return f"FileBackend({self.location!r}, durable={self.durable})"
@@ -124,6 +129,8 @@ class FileWakeups:
         index; and a claim's rename out of ``pending/`` makes watchdog hold that
         directory's events (waiting for a matching rename-in), which delayed the next
         wake-up (docs/file-backend.md)."""
+        from .watch import watch  # watchdog: only for a process that waits for jobs
+
         return watch(self._paths, callback)
 
 

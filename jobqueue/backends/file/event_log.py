@@ -29,7 +29,6 @@ from ...events import EVENT_NAMES, EventName, JobEvent
 from ...job import Job
 from ...metrics import Sample, last_attempt_seconds
 from . import _fs
-from .watch import watch
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +247,8 @@ class Tail:
 def follow(tail: Tail, directory: Path, idle_timeout: float | None) -> Iterator[JobEvent]:
     """Yield what ``tail`` finds, woken by file events in ``directory`` (polling every
     0.25 s as the fallback); ends after ``idle_timeout`` seconds without an event."""
+    from .watch import watch  # watchdog: only for a process that follows events
+
     wake = threading.Event()
     unsubscribe = watch([directory], wake.set)
     try:

@@ -1,0 +1,122 @@
+"""The jobs part's SQL (``jobs``): one statement per change, the job row, its event
+and its NOTIFY written together by data-modifying CTEs.
+
+Table names are bare (``jq_jobs``): ``sql.qualify`` puts the schema in. ``{name}``
+marks a part ``sql.fill`` sets (a type filter, the event CTE of a move). The payloads
+of ``pg_notify`` are the listener's kinds.
+"""
+
+from __future__ import annotations
+
+from .listener import EVENT, JOB
+
+HOLDERS = "('pending', 'running')"
+
+ADD = f"""
+WITH input AS (
+    SELECT * FROM unnest(
+        %(ids)b::text[], %(types)b::text[], %(priorities)b::integer[],
+        %(run_ats)b::timestamptz[], %(keys)b::text[], %(attempts)b::integer[],
+        %(bodies)b::text[], %(body_digests)b::bytea[], %(ats)b::timestamptz[],
+        %(retry_counts)b::integer[]
+    ) WITH ORDINALITY AS i(id, type, priority, run_at, unique_key, attempt, body,
+                           body_digest, at, retry_count, n)
+), held AS (
+    SELECT DISTINCT ON (j.unique_key) j.unique_key, j.status, j.body, j.tail
+    FROM jq_jobs j
+    WHERE j.unique_key IN (SELECT i.unique_key FROM input i WHERE i.unique_key IS NOT NULL)
+      AND j.status IN {HOLDERS}
+    ORDER BY j.unique_key, j.key_shared, j.id
+), added AS (
+    INSERT INTO jq_jobs AS j (id, status, type, priority, run_at, unique_key, attempt,
+                              body, tail, body_digest, tail_digest)
+    SELECT i.id, 'pending', i.type, i.priority, i.run_at, i.unique_key, i.attempt,
+           i.body, '', i.body_digest, %(tail_digest)s
+    FROM input i
+    WHERE i.unique_key IS NULL OR i.unique_key NOT IN (SELECT h.unique_key FROM held h)
+    ORDER BY i.n
+    ON CONFLICT (unique_key)
+        WHERE unique_key IS NOT NULL AND status IN {HOLDERS} AND NOT key_shared
+        DO NOTHING
+    RETURNING j.id
+), recorded AS (
+    INSERT INTO jq_events (event, job_id, job_type, at, retry_count, document)
+    SELECT 'created', i.id, i.type, i.at, i.retry_count, '{{"status":"pending",' || i.body || '}}'
+    FROM input i JOIN added a ON a.id = i.id
+    ORDER BY i.n
+), woken AS (
+    SELECT pg_notify(%(channel)s, '{JOB}'), pg_notify(%(channel)s, '{EVENT}')
+    FROM (SELECT 1 FROM added LIMIT 1) AS one
+)
+SELECT 'id', a.id, NULL, NULL, NULL, (SELECT count(*) FROM woken) FROM added a
+UNION ALL
+SELECT 'key', h.unique_key, h.status, h.body, h.tail, 0 FROM held h
+"""
+
+CLAIM = f"""
+WITH next AS MATERIALIZED (
+    SELECT id FROM jq_jobs
+    WHERE status = 'pending' AND run_at <= %(now)s {{types}}
+    ORDER BY priority, run_at, id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE jq_jobs j
+    SET status = 'running', tail = %(tail)s, tail_digest = %(tail_digest)s,
+        attempt = j.attempt + 1, started_at = %(now)s, cancel_requested = false,
+        cancel_reason = NULL, cancel_at = NULL, updated_at = clock_timestamp()
+    FROM next WHERE j.id = next.id
+    RETURNING j.id, j.type, j.body
+), recorded AS (
+    INSERT INTO jq_events (event, job_id, job_type, at, document)
+    SELECT 'started', c.id, c.type, %(now)s, '{{"status":"running",' || c.body || %(tail)s || '}}'
+    FROM claimed c
+)
+SELECT c.id, c.body, pg_notify(%(channel)s, '{EVENT}') FROM claimed c
+"""
+
+MOVE = f"""
+WITH moved AS (
+    UPDATE jq_jobs SET
+        status = %(status)s, priority = %(priority)s, run_at = %(run_at)s,
+        unique_key = %(unique_key)s,
+        key_shared = CASE
+            WHEN NOT %(holds_key)s THEN false
+            WHEN status IN {HOLDERS} THEN key_shared
+            ELSE EXISTS (
+                SELECT 1 FROM jq_jobs o
+                WHERE o.unique_key = %(unique_key)s AND o.status IN {HOLDERS}
+                  AND NOT o.key_shared AND o.id <> %(id)s)
+        END,
+        attempt = %(attempt)s, started_at = %(started_at)s, ended_at = %(ended_at)s,
+        body = {{body}}, body_digest = %(body_digest)s,
+        tail = %(tail)s, tail_digest = %(tail_digest)s,
+        cancel_requested = cancel_requested AND status = %(status)s,
+        cancel_reason = CASE WHEN status = %(status)s THEN cancel_reason END,
+        cancel_at = CASE WHEN status = %(status)s THEN cancel_at END,
+        updated_at = clock_timestamp()
+    WHERE id = %(id)s AND body_digest = %(old_body_digest)s
+      AND tail_digest = %(old_tail_digest)s
+    RETURNING id, type, status, body, tail
+){{recorded}}
+SELECT m.id{{notify}} FROM moved m
+"""
+
+RECORD_MOVE = """, recorded AS (
+    INSERT INTO jq_events (event, job_id, job_type, at, retry_count, duration_s, document)
+    SELECT %(event)s, m.id, m.type, %(at)s, %(retry_count)s, %(duration_s)s,
+           '{"status":"' || m.status || '",' || m.body || m.tail || '}'
+    FROM moved m
+)"""
+
+DELETE = """
+DELETE FROM jq_jobs WHERE id = %(id)s AND body_digest = %(body_digest)s
+  AND tail_digest = %(tail_digest)s
+"""
+GET = "SELECT status, body, tail FROM jq_jobs WHERE id = %s"
+COUNTS = """
+SELECT status, count(*), count(*) FILTER (WHERE run_at > %(now)s) FROM jq_jobs GROUP BY status
+"""
+OLDEST_DUE = "SELECT min(run_at) FROM jq_jobs WHERE status = 'pending' AND run_at <= %(now)s"
+NEXT_DUE = "SELECT min(run_at) FROM jq_jobs WHERE status = 'pending' {types}"
+TYPES = "AND type = ANY(%(types)s::text[])"
