@@ -498,7 +498,8 @@ def preload(cls: type[Peer]) -> None:
     extra = {
         "huey": ("huey.consumer",),
         "dirq": ("dirq.QueueSimple",),
-        "jobqueue": ("jobqueue.transitions",),
+        # jobqueue's public names load on first use: import what a queue is made of.
+        "jobqueue": ("jobqueue.transitions", "jobqueue.queue", "jobqueue.backends.file"),
     }
     for name in cls.requires:
         for module in extra.get(name, ()):
