@@ -18,6 +18,7 @@ from .errors import InvalidJob
 from .ids import check_type
 from .job import PendingJob, RunningJob
 from .options import EnqueueOptions
+from .retry import RetryPolicy
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -49,6 +50,8 @@ class TaskOptions(TypedDict, total=False):
     delay: float | timedelta | None
     #: Wrapped around this task's handler, inside the worker's own middleware.
     middleware: Sequence[Middleware]
+    #: How long this task's failed attempts wait before a retry (default: the worker's).
+    retry_policy: RetryPolicy
     #: Call ``fn(**params)`` (or ``fn(*params)``) instead of ``fn(params, ctx)``.
     spread: bool
 
@@ -79,6 +82,9 @@ class Task(Generic[P, R]):
         #: Enqueue defaults: each ``enqueue`` call may override them.
         self.defaults: Mapping[str, Any] = {k: v for k, v in options.items() if k in _DEFAULTS}
         self.middleware: tuple[Middleware, ...] = tuple(options.get("middleware", ()))
+        self.retry_policy: RetryPolicy | None = options.get("retry_policy")
+        if self.retry_policy is not None and not isinstance(self.retry_policy, RetryPolicy):
+            raise InvalidJob(f"retry_policy must be a RetryPolicy, not {self.retry_policy!r}")
         self.spread = options.get("spread", False)
         #: Whether the handler takes ``ctx`` (a spread call passes it only then).
         self.wants_ctx = _takes_ctx(fn)

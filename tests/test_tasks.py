@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 from conftest import FakeClock
 
-from jobqueue import CompleteJob, HandlerWorker, InvalidJob, JobContext, JobQueue, RunningJob
+from jobqueue import (
+    CompleteJob,
+    HandlerWorker,
+    InvalidJob,
+    JobContext,
+    JobQueue,
+    PendingJob,
+    RetryPolicy,
+    RunningJob,
+)
 from jobqueue.backend import WorkerRecord
 from jobqueue.health import HealthLimits
 from jobqueue.process import hostname, start_ticks
@@ -102,6 +111,27 @@ def test_handler_worker_serves_every_task_of_its_queue(queue: JobQueue, clock: F
     worker.run(burst=True)
     results = [queue.get_job(j.metadata.id) for j in jobs]
     assert [r.result if isinstance(r, CompleteJob) else r for r in results] == [42, 42, 3]
+
+
+def test_a_task_retries_with_its_own_policy(queue: JobQueue, clock: FakeClock) -> None:
+    @queue.task(max_retries=1, retry_policy=RetryPolicy(base=300.0, jitter=0.0))
+    def slow_to_retry(params: Any, ctx: JobContext) -> None:
+        raise ValueError("boom")
+
+    @queue.task(max_retries=1)
+    def worker_default(params: Any, ctx: JobContext) -> None:
+        raise ValueError("boom")
+
+    own, default = slow_to_retry.enqueue({}), worker_default.enqueue({})
+    HandlerWorker(queue, clock=clock, retry_policy=RetryPolicy(base=7.0, jitter=0.0)).run(
+        burst=True
+    )
+    waits = {
+        job.metadata.id: (again.metadata.run_at - clock.now()).total_seconds()
+        for job in (own, default)
+        if isinstance(again := queue.get_job(job.metadata.id), PendingJob)
+    }
+    assert waits == {own.metadata.id: 300.0, default.metadata.id: 7.0}
 
 
 def test_a_handler_registered_on_the_worker_wins(queue: JobQueue, clock: FakeClock) -> None:

@@ -147,6 +147,11 @@ class JobWorker:
         """Default: the job's type is in ``job_types`` (or ``job_types`` is empty)."""
         return not self.job_types or job.metadata.type in self.job_types
 
+    def retry_policy_for(self, job: RunningJob) -> RetryPolicy:
+        """How long this job's failed attempt waits before its retry: ``retry_policy``,
+        unless a subclass knows better (HandlerWorker: a task's own policy)."""
+        return self.retry_policy
+
     def execute_job(self, job: RunningJob, ctx: JobContext) -> Any:
         """Do the work; the return value (JSON-serialisable) becomes the result.
         May be ``async def``."""
@@ -402,7 +407,8 @@ class JobWorker:
             self._guard(self.on_cleanup, lease.job, lease.ctx)
         elif isinstance(outcome, Deferred):
             self._hold(outcome.until)
-        make = lambda job: end_state(job, outcome, now, self.retry_policy, self.rng)  # noqa: E731
+        policy = self.retry_policy_for(lease.job)
+        make = lambda job: end_state(job, outcome, now, policy, self.rng)  # noqa: E731
         new = self._finish(lease, make, now)
         if new is None:
             log.warning(

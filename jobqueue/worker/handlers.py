@@ -12,6 +12,7 @@ from ..errors import PermanentError
 from ..ids import check_type
 from ..job import PendingJob, RunningJob
 from ..queue import JobQueue
+from ..retry import RetryPolicy
 from ..tasks import Task
 from .base import JobWorker
 from .context import JobContext
@@ -29,10 +30,12 @@ class _Registered:
     wants_ctx: bool
     #: A task's own middleware, inside the worker's.
     middleware: tuple[Middleware, ...] = ()
+    #: A task's own retry policy (None: the worker's).
+    retry_policy: RetryPolicy | None = None
 
     @classmethod
     def of_task(cls, task: Task[..., Any]) -> _Registered:
-        return cls(task.fn, task.spread, task.wants_ctx, task.middleware)
+        return cls(task.fn, task.spread, task.wants_ctx, task.middleware, task.retry_policy)
 
 
 class HandlerWorker(JobWorker):
@@ -74,6 +77,13 @@ class HandlerWorker(JobWorker):
 
     def _types(self) -> frozenset[str] | None:
         return frozenset(self._handlers) | {task.type for task in self.queue.tasks}
+
+    def retry_policy_for(self, job: RunningJob) -> RetryPolicy:
+        """The task's own retry policy, if its task has one."""
+        registered = self._registered(job.metadata.type)
+        if registered is not None and registered.retry_policy is not None:
+            return registered.retry_policy
+        return super().retry_policy_for(job)
 
     def call(self, job: RunningJob, ctx: JobContext, runner: AsyncRunner) -> Any:
         """As ``JobWorker.call``, with the task's own middleware inside the worker's."""
