@@ -382,7 +382,7 @@ def _open_file(
     if "durable" in options:
         if durable is not None:
             raise InvalidJob("give durable in the URL or as an argument, not both")
-        durable = _flag(options["durable"], "durable")
+        durable = parse_flag(options["durable"], "durable")
     from .backends.file import FileBackend
 
     return FileBackend(path, durable=True if durable is None else durable, create=create)
@@ -398,7 +398,8 @@ def _refuse_options(
         raise InvalidJob("durable is an option of the file backend only")
 
 
-def _flag(text: str, what: str) -> bool:
+def parse_flag(text: str, what: str) -> bool:
+    """A URL option's boolean (``durable=false``, ``migrate=0``): InvalidJob otherwise."""
     value = text.strip().lower()
     if value in ("1", "true", "yes", "on"):
         return True

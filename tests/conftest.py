@@ -25,6 +25,9 @@ from jobqueue.backend import (
 from jobqueue.clock import Clock
 from jobqueue.job import Metadata, PendingJob, WorkerInfo
 
+#: The ``cli`` and ``api`` fixtures (tests/cli_runs.py), for every CLI test module.
+pytest_plugins = ["cli_runs"]
+
 START = datetime(2030, 1, 1, tzinfo=UTC)
 
 

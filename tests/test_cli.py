@@ -18,6 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 import typer
+from cli_runs import Cli
 from typer.testing import CliRunner, Result
 
 from jobqueue import (
@@ -36,27 +37,6 @@ from jobqueue.codec import to_document
 
 # A worker on another host: its jobs are reaped by heartbeat age, never by pid.
 WORKER = WorkerInfo(name="remote-worker", host="elsewhere.example", pid=4242)
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(data_dir: Path, api: JobQueue, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """Run `jobqueue --data-dir <data_dir> ARGS...` on an existing (``api``'s) queue;
-    COLUMNS keeps tables on one line."""
-    monkeypatch.delenv("JOBQUEUE_DATA_DIR", raising=False)
-    runner = CliRunner(env={"COLUMNS": "200"})
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(app, ["--data-dir", str(data_dir), *args], input=input)
-
-    return invoke
-
-
-@pytest.fixture
-def api(data_dir: Path) -> JobQueue:
-    """The CLI's data directory through the Python API, on the real clock like the CLI."""
-    return JobQueue(data_dir, durable=False)
 
 
 def now() -> datetime:

@@ -9,12 +9,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import count, pairwise
 from pathlib import Path
 
 import pytest
+from cli_runs import Cli
 from typer.testing import CliRunner, Result
 
 from jobqueue import (
@@ -32,21 +32,6 @@ from jobqueue.cli._common import Refused, Selection, apply_all
 from jobqueue.worker.supervisor import RestartPolicy, Supervisor
 
 WORKER = WorkerInfo(name="remote-worker", host="elsewhere.example", pid=4242)
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def api(data_dir: Path) -> JobQueue:
-    return JobQueue(data_dir, durable=False)
-
-
-@pytest.fixture
-def cli(data_dir: Path, api: JobQueue, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    monkeypatch.delenv("JOBQUEUE_DATA_DIR", raising=False)
-    monkeypatch.delenv("JOBQUEUE_STORE", raising=False)
-    runner = CliRunner(env={"COLUMNS": "200"})
-    return lambda *args: runner.invoke(app, ["--data-dir", str(data_dir), *args])
 
 
 def lines(result: Result) -> list[str]:

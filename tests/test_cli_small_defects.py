@@ -10,7 +10,7 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import pytest
 import typer
+from cli_runs import Cli
 from typer.testing import CliRunner, Result
 
 from jobqueue import JobQueue, PendingJob, WorkerInfo, transitions
@@ -28,22 +29,6 @@ from jobqueue.durations import format_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = WorkerInfo(name="remote-worker", host="elsewhere.example", pid=4242)
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(data_dir: Path, api: JobQueue, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    monkeypatch.delenv("JOBQUEUE_DATA_DIR", raising=False)
-    monkeypatch.delenv("JOBQUEUE_STORE", raising=False)
-    runner = CliRunner(env={"COLUMNS": "200"})
-    return lambda *args: runner.invoke(app, ["--data-dir", str(data_dir), *args])
-
-
-@pytest.fixture
-def api(data_dir: Path) -> JobQueue:
-    """The CLI's data directory, on the real clock like the CLI."""
-    return JobQueue(data_dir, durable=False)
 
 
 def ids(result: Result) -> list[str]:

@@ -8,11 +8,11 @@ status directory and the store quarantines it when it next reads it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
+from cli_runs import Cli
 from typer.testing import CliRunner, Result
 
 from jobqueue import CompleteJob, JobQueue, StoreError, WorkerInfo, transitions
@@ -21,22 +21,6 @@ from jobqueue.backends.file.quarantine import Quarantine, QuarantineError
 from jobqueue.cli import app
 
 WORKER = WorkerInfo(name="remote-worker", host="elsewhere.example", pid=4242)
-
-Cli = Callable[..., Result]
-
-
-@pytest.fixture
-def cli(data_dir: Path, api: JobQueue, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    monkeypatch.delenv("JOBQUEUE_DATA_DIR", raising=False)
-    monkeypatch.delenv("JOBQUEUE_STORE", raising=False)
-    runner = CliRunner(env={"COLUMNS": "250"})
-    return lambda *args: runner.invoke(app, ["--data-dir", str(data_dir), *args])
-
-
-@pytest.fixture
-def api(data_dir: Path) -> JobQueue:
-    """The CLI's data directory, on the real clock like the CLI."""
-    return JobQueue(data_dir, durable=False)
 
 
 @pytest.fixture

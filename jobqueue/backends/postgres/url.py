@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ...backend import parse_flag
 from ...errors import InvalidJob
 
 DEFAULT_SCHEMA = "jobqueue"
@@ -59,8 +60,8 @@ def parse(url: str) -> Settings:
     return Settings(
         conninfo=conninfo,
         schema=schema,
-        migrate=_flag(ours.get("migrate", "true"), "migrate"),
-        listen=_flag(ours.get("listen", "true"), "listen"),
+        migrate=parse_flag(ours.get("migrate", "true"), "migrate"),
+        listen=parse_flag(ours.get("listen", "true"), "listen"),
         url=url,
         location=_without_password(url),
     )
@@ -76,15 +77,6 @@ def _check_libpq_options(url: str, conninfo: str) -> None:
         found = re.search(r'parameter: "([^"]*)"', str(e))
         what = f"unknown option {found.group(1)!r}" if found else str(e).strip().splitlines()[0]
         raise InvalidJob(f"{what} in store URL {_without_password(url)!r}") from None
-
-
-def _flag(text: str, what: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise InvalidJob(f"{what} must be true or false, not {text!r}")
 
 
 def _without_password(url: str) -> str:
