@@ -86,6 +86,17 @@ class JobStore(Protocol):
         """
         ...
 
+    def import_jobs(self, jobs: Sequence[Job]) -> list[bool]:
+        """Store jobs as they are, in any status but running (``jobqueue transfer``): for
+        each, True when stored, False when its id is already taken (the job is skipped,
+        so an interrupted copy can be run again). No event is recorded: the job's
+        history did not change. A pending job takes its unique key if it is free; if it
+        is held, the job is stored anyway and shares the key, as a job retried by hand
+        does (an enqueue with that key still gets the holder). InvalidJob, with nothing
+        stored, if one of the jobs is running: its worker is in the other store.
+        """
+        ...
+
     def get(self, job_id: str) -> Job | None:
         """The job with this id, or None. InvalidJob if it is stored but unreadable."""
         ...
@@ -314,6 +325,14 @@ class Backend(Protocol):
     def close(self) -> None:
         """Flush and release what this handle holds; it must not be used afterwards."""
         ...
+
+
+def refuse_running(jobs: Sequence[Job]) -> None:
+    """What ``import_jobs`` checks first: a running job belongs to a worker of the store
+    it came from, which would never heartbeat or end it in the new one."""
+    for job in jobs:
+        if isinstance(job, RunningJob):
+            raise InvalidJob(f"job {job.metadata.id} is running: it cannot be imported")
 
 
 class NoQueue(StoreError):

@@ -25,7 +25,7 @@ from itertools import islice
 from typing import TypeVar
 
 from .. import transitions
-from ..backend import CancelRequest, WorkerRecord
+from ..backend import CancelRequest, WorkerRecord, refuse_running
 from ..clock import Clock, SystemClock
 from ..errors import StaleJob
 from ..events import EventName, JobEvent, event_name, event_time
@@ -87,10 +87,13 @@ class _State:
         self.shared_lock = threading.Lock()
         self.shared: dict[str, bytes] = {}
 
-    def locked_replace(self, job_id: str, old: Job | None, new: Job | None) -> None:
+    def locked_replace(
+        self, job_id: str, old: Job | None, new: Job | None, *, record: bool = True
+    ) -> None:
         """Store ``new`` in place of ``old`` (None: absent), keep the indexes in step and
-        record the event the change is. A job that changes status (or goes) drops its
-        cancel request: no request outlives its attempt, and a claim starts with none."""
+        record the event the change is (unless not ``record``: an import). A job that
+        changes status (or goes) drops its cancel request: no request outlives its
+        attempt, and a claim starts with none."""
         if isinstance(old, PendingJob):
             del self.queue[bisect_left(self.queue, _rank(old))]
         if isinstance(new, PendingJob):
@@ -102,7 +105,7 @@ class _State:
             self.jobs[job_id] = new
         if old is not None and (new is None or new.status != old.status):
             self.cancels.pop(job_id, None)
-        if new is not None and (event := event_name(old, new)) is not None:
+        if record and new is not None and (event := event_name(old, new)) is not None:
             self.locked_record(event, new, event_time(event, new))  # as JobFiles._record
 
     def _locked_rekey(self, job_id: str, old: str | None, new: str | None) -> None:
@@ -177,6 +180,21 @@ class _MemoryJobs(_Part):
         if fresh:
             self._s.wake()
         return results
+
+    def import_jobs(self, jobs: Sequence[Job]) -> list[bool]:
+        """No event is recorded: the job's history did not change. A pending job whose
+        key is held shares it, as a job retried by hand does (the holder stays first)."""
+        refuse_running(jobs)
+        stored: list[bool] = []
+        with self._s.lock:
+            for job in jobs:
+                fresh = job.metadata.id not in self._s.jobs
+                if fresh:
+                    self._s.locked_replace(job.metadata.id, None, job, record=False)
+                stored.append(fresh)
+        if any(isinstance(j, PendingJob) for j, s in zip(jobs, stored, strict=True) if s):
+            self._s.wake()
+        return stored
 
     def get(self, job_id: str) -> Job | None:
         check_id(job_id)  # the file backend refuses a malformed id: so do we

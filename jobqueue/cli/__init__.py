@@ -22,7 +22,7 @@ from typer.models import TyperInfo
 from ._options import CliState, DataDirOpt, OneLineErrors, StoreOpt, store_target
 
 #: The command modules, in the order ``--help`` lists their commands.
-MODULES = ("jobs", "workers", "schedules", "monitor", "doctor", "quarantine", "db")
+MODULES = ("jobs", "workers", "schedules", "monitor", "doctor", "quarantine", "db", "transfer")
 #: Which module defines each command, so that running one imports only its module. A
 #: command missing here is still found (every module is then loaded); the test in
 #: tests/test_startup.py keeps this table in step with the modules.
@@ -36,6 +36,7 @@ HOMES = {
     "doctor": "doctor",
     "quarantine": "quarantine",
     "db": "db",
+    "transfer": "transfer",
 }
 
 

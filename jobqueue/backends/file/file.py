@@ -48,6 +48,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ... import codec, transitions
+from ...backend import refuse_running
 from ...errors import InvalidJob, StaleJob
 from ...job import ENDED, STATUSES, Job, PendingJob, RunningJob, Status, WorkerInfo
 from ..batch import dedupe
@@ -229,6 +230,45 @@ class FileStore(JobFiles):
             _fs.link_atomic(dst, data, tmp, durable=self.durable, step=self._step, sync_dir=False)
         except FileExistsError:
             raise InvalidJob(f"job id {job.metadata.id!r} is already taken") from None
+
+    def import_jobs(self, jobs: Sequence[Job]) -> list[bool]:
+        """Each job is linked into its status dir under its lock, never clobbering: an
+        id found in any status dir (or a file that appears meanwhile) is skipped. No
+        event is recorded. A pending job joins its key's holders, as a retry does, so
+        it holds the key when it is free and shares it otherwise."""
+        refuse_running(jobs)
+        with _fs.as_store_error("import jobs"):
+            self._ensure_recovered()
+            stored = [self._import_one(job) for job in jobs]
+            fresh = [j for j, s in zip(jobs, stored, strict=True) if s]
+            if fresh and self.durable:
+                for status in sorted({j.status for j in fresh}):
+                    _fs.fsync_dir(self.paths.status_dir(status))
+        self.announce([j for j in fresh if isinstance(j, PendingJob)])
+        return stored
+
+    def _import_one(self, job: Job) -> bool:
+        job_id = job.metadata.id
+        with self.job_lock(job_id):
+            if self._exists(job_id) or self._in_staging(job_id):
+                return False
+            key = job.metadata.unique_key
+            if not (isinstance(job, PendingJob) and key):
+                return self._link_new(job)
+            with self._keys.lock(key):  # job lock, then key lock: as a retry takes them
+                self._keys.add_holder(key, job_id)
+                return self._link_new(job)
+
+    def _link_new(self, job: Job) -> bool:
+        """Write ``job`` into its status dir unless a file has its name (then False)."""
+        dst = self.paths.job(job.status, job.metadata.id)
+        tmp = self.paths.tmp_file(dst.name, self.owner)
+        try:
+            data = codec.encode(job)
+            _fs.link_atomic(dst, data, tmp, durable=self.durable, step=self._step, sync_dir=False)
+        except FileExistsError:
+            return False
+        return True
 
     # --- claiming --------------------------------------------------------------------------
 

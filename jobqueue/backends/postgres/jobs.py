@@ -36,6 +36,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from ... import transitions
+from ...backend import refuse_running
 from ...errors import InvalidJob, StaleJob, StoreError
 from ...events import event_name, event_time
 from ...ids import check_id
@@ -63,6 +64,7 @@ class PostgresJobs:
 
     def __init__(self, db: Database, schema: str, channel: str, events: PostgresEvents) -> None:
         self._db = db
+        self._schema = schema
         self._channel = channel
         self._events = events
         self._add = qualify(queries.ADD, schema)
@@ -127,6 +129,29 @@ class PostgresJobs:
             else:
                 found[kind, name] = documents.decode(status, body, tail, f"holder of key {name!r}")
         return found
+
+    # --- import ------------------------------------------------------------------------
+
+    def import_jobs(self, jobs: Sequence[Job]) -> list[bool]:
+        """One ``INSERT ... ON CONFLICT (id) DO NOTHING`` for the batch, no event row.
+        A pending job whose key is held (by a stored job, or one earlier in the batch)
+        is stored with ``key_shared``, as a retry would be; a key taken by another
+        process meanwhile fails the statement, which is then run again."""
+        refuse_running(jobs)
+        if not jobs:
+            return []
+        rows = [documents.row_of(job) for job in jobs]
+        query = qualify(_IMPORT, self._schema)
+        params = _import_params(rows) | {"channel": self._channel}
+        for attempt in range(_KEY_RACES):
+            with self._db.connection("import jobs") as conn:
+                try:
+                    inserted = {row[0] for row in conn.execute(query, params).fetchall()}
+                    break
+                except pg_errors.UniqueViolation:
+                    if attempt == _KEY_RACES - 1:
+                        raise
+        return _first_of_each(rows, inserted)
 
     # --- reading -----------------------------------------------------------------------
 
@@ -284,6 +309,69 @@ class PostgresJobs:
 
     def flush(self) -> None:
         """Every write is committed when it returns: nothing is deferred."""
+
+
+#: ``import_jobs``: ids already stored are left out before the key ranks are computed,
+#: so a skipped job never makes the next one with its key share it.
+_IMPORT = f"""
+WITH input AS (
+    SELECT * FROM unnest(
+        %(ids)s::text[], %(statuses)s::text[], %(types)s::text[], %(priorities)s::integer[],
+        %(run_ats)s::timestamptz[], %(keys)s::text[], %(attempts)s::integer[],
+        %(started_ats)s::timestamptz[], %(ended_ats)s::timestamptz[], %(bodies)s::text[],
+        %(tails)s::text[], %(body_digests)s::bytea[], %(tail_digests)s::bytea[]
+    ) WITH ORDINALITY AS i(id, status, type, priority, run_at, unique_key, attempt,
+                           started_at, ended_at, body, tail, body_digest, tail_digest, n)
+    WHERE NOT EXISTS (SELECT 1 FROM jq_jobs x WHERE x.id = i.id)
+), ranked AS (
+    SELECT i.*,
+           i.unique_key IS NOT NULL AND i.status IN {queries.HOLDERS} AND (
+               row_number() OVER (PARTITION BY i.unique_key, i.status IN {queries.HOLDERS}
+                                  ORDER BY i.n) > 1
+               OR EXISTS (SELECT 1 FROM jq_jobs o
+                          WHERE o.unique_key = i.unique_key AND o.status IN {queries.HOLDERS}
+                            AND NOT o.key_shared)) AS key_shared
+    FROM input i
+), inserted AS (
+    INSERT INTO jq_jobs (id, status, type, priority, run_at, unique_key, key_shared, attempt,
+                         started_at, ended_at, body, tail, body_digest, tail_digest)
+    SELECT id, status, type, priority, run_at, unique_key, key_shared, attempt,
+           started_at, ended_at, body, tail, body_digest, tail_digest
+    FROM ranked ORDER BY n
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, status
+)
+SELECT id, CASE WHEN status = 'pending' THEN pg_notify(%(channel)s, '{JOB}') END
+FROM inserted
+"""
+
+
+def _import_params(rows: list[JobRow]) -> dict[str, Any]:
+    return {
+        "ids": [r.id for r in rows],
+        "statuses": [r.status for r in rows],
+        "types": [r.type for r in rows],
+        "priorities": [r.priority for r in rows],
+        "run_ats": [r.run_at for r in rows],
+        "keys": [r.unique_key for r in rows],
+        "attempts": [r.attempt for r in rows],
+        "started_ats": [r.started_at for r in rows],
+        "ended_ats": [r.ended_at for r in rows],
+        "bodies": [r.body for r in rows],
+        "tails": [r.tail for r in rows],
+        "body_digests": [r.body_digest for r in rows],
+        "tail_digests": [r.tail_digest for r in rows],
+    }
+
+
+def _first_of_each(rows: list[JobRow], inserted: set[str]) -> list[bool]:
+    """True for the first row of each inserted id (a repeated id was skipped)."""
+    seen: set[str] = set()
+    stored = []
+    for row in rows:
+        stored.append(row.id in inserted and row.id not in seen)
+        seen.add(row.id)
+    return stored
 
 
 class _KeyTaken(Exception):
