@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .backend import open_backend
 from .clock import Clock
@@ -71,6 +71,7 @@ class FakeClock:
             return self._now
 
 
+@runtime_checkable
 class AdvancingClock(Clock, Protocol):
     """What ``run_until_empty`` needs of a clock: it can be moved to a later time."""
 
@@ -134,12 +135,12 @@ def _burst(worker: JobWorker, ended: dict[str, Ended]) -> None:
 
 
 def _advancing(clock: Clock) -> AdvancingClock:
-    if not callable(getattr(clock, "advance_to", None)):
+    if not isinstance(clock, AdvancingClock):
         raise TypeError(
             "run_until_empty moves time forward: give the queue (or the worker) a "
             "jobqueue.testing.FakeClock"
         )
-    return clock  # type: ignore[return-value]  # checked just above
+    return clock
 
 
 class _Counter:
