@@ -18,39 +18,14 @@ import pytest
 from conftest import FakeClock, SeqIds
 from monitoring import wait_for
 from typer.testing import CliRunner
-from worker_runs import FAST, burst, running
+from worker_runs import burst, end_now, ending_worker, present, running
 
-from jobqueue import HandlerWorker, InvalidJob, JobQueue, PermanentError
+from jobqueue import InvalidJob, JobQueue
 from jobqueue.cli import app
 from jobqueue.cli.workers import parse_retention
 from jobqueue.worker.upkeep import KEEP_ALL
 
 RETENTION: dict[str, Any] = {"complete": timedelta(days=1), "failed": "30d"}
-
-
-def ends(queue: JobQueue, **options: Any) -> HandlerWorker:
-    """``ok`` jobs complete, ``bad`` jobs fail at once."""
-    worker = HandlerWorker(queue, **{**FAST, **options})
-    worker.register_handler("ok", lambda params, ctx: None)
-
-    @worker.handler("bad")
-    def bad(params: Any, ctx: Any) -> None:
-        raise PermanentError("bad")
-
-    return worker
-
-
-def end_now(queue: JobQueue, job_type: str) -> str:
-    """Enqueue a job and run it to its end at the clock's current time; its id."""
-    job = queue.enqueue(job_type, {})
-    burst(ends(queue))
-    ended = queue.get_job(job.metadata.id)
-    assert ended is not None and ended.status in ("complete", "failed")
-    return job.metadata.id
-
-
-def present(queue: JobQueue) -> set[str]:
-    return {job.metadata.id for job in queue.query_jobs()}
 
 
 def old_and_young(queue: JobQueue, clock: FakeClock) -> tuple[str, str, str]:
@@ -64,13 +39,13 @@ def old_and_young(queue: JobQueue, clock: FakeClock) -> tuple[str, str, str]:
 
 def test_retention_applies_when_a_worker_starts(queue: JobQueue, clock: FakeClock) -> None:
     _, old_bad, young_ok = old_and_young(queue, clock)
-    burst(ends(queue, retention=RETENTION))  # nothing to run: the run is just its start
+    burst(ending_worker(queue, retention=RETENTION))  # nothing to run: the run is just its start
     assert present(queue) == {old_bad, young_ok}
 
 
 def test_retention_applies_again_every_minute(queue: JobQueue, clock: FakeClock) -> None:
     old_ok, old_bad, young_ok = old_and_young(queue, clock)
-    with running(ends(queue, retention=RETENTION)):
+    with running(ending_worker(queue, retention=RETENTION)):
         wait_for(lambda: old_ok not in present(queue), 5.0, "the pass at start")
         clock.advance(30)  # young is now past a day, but the last pass was 30 s ago
         time.sleep(0.6)  # two ticks of the lease keeper
@@ -84,7 +59,7 @@ def test_retention_applies_again_every_minute(queue: JobQueue, clock: FakeClock)
 def test_keep_all_deletes_nothing(queue: JobQueue, clock: FakeClock) -> None:
     kept = {end_now(queue, "ok"), end_now(queue, "bad")}
     clock.advance(timedelta(days=365).total_seconds())
-    burst(ends(queue, retention=KEEP_ALL))
+    burst(ending_worker(queue, retention=KEEP_ALL))
     assert present(queue) == kept
 
 
@@ -100,11 +75,13 @@ def test_keep_all_deletes_nothing(queue: JobQueue, clock: FakeClock) -> None:
 )
 def test_invalid_retention_is_refused(queue: JobQueue, retention: Any, message: str) -> None:
     with pytest.raises(InvalidJob, match=message):
-        ends(queue, retention=retention)
+        ending_worker(queue, retention=retention)
 
 
 def test_retention_takes_timedeltas_seconds_and_duration_strings(queue: JobQueue) -> None:
-    worker = ends(queue, retention={"complete": 3600, "failed": "30d", "cancelled": "1.5h"})
+    worker = ending_worker(
+        queue, retention={"complete": 3600, "failed": "30d", "cancelled": "1.5h"}
+    )
     assert worker.retention == {
         "complete": timedelta(hours=1),
         "failed": timedelta(days=30),

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import FakeClock
-from worker_runs import FAST, burst
+from worker_runs import FAST, burst, end_now, ending_worker, present
 
 from jobqueue import (
     CompleteJob,
@@ -270,29 +270,6 @@ def test_a_timeout_under_process_isolation_says_its_process_is_stopped(
 
 
 # --- 5. default retention -------------------------------------------------------------------
-
-
-def ending_worker(queue: JobQueue, **options: Any) -> HandlerWorker:
-    """``ok`` completes, ``bad`` fails at once."""
-    worker = HandlerWorker(queue, **{**FAST, **options})
-    worker.register_handler("ok", lambda params, ctx: None)
-
-    @worker.handler("bad")
-    def bad(params: Any, ctx: Any) -> None:
-        raise PermanentError("bad")
-
-    return worker
-
-
-def end_now(queue: JobQueue, job_type: str) -> str:
-    job = queue.enqueue(job_type)
-    burst(ending_worker(queue))
-    assert queue.get_job(job.metadata.id) is not None
-    return job.metadata.id
-
-
-def present(queue: JobQueue) -> set[str]:
-    return {job.metadata.id for job in queue.query_jobs()}
 
 
 DAY = timedelta(days=1).total_seconds()

@@ -1,5 +1,6 @@
 """Running a worker inside a test, bounded in time: ``burst(worker)`` for a burst run,
-``running(worker)`` for a block during which it works in a background thread."""
+``running(worker)`` for a block during which it works in a background thread, and
+``end_now(queue, "ok" | "bad")`` for a job that reaches its end at the clock's time."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from jobqueue import JobWorker
+from jobqueue import HandlerWorker, JobQueue, JobWorker, PermanentError
 
 #: Short intervals so a worker reacts within a fraction of a second.
 FAST: dict[str, Any] = {
@@ -45,3 +46,29 @@ def running(worker: JobWorker) -> Iterator[JobWorker]:
         yield worker
     finally:
         worker.stop(now=True, timeout=10)
+
+
+def ending_worker(queue: JobQueue, **options: Any) -> HandlerWorker:
+    """``ok`` jobs complete, ``bad`` jobs fail at once."""
+    worker = HandlerWorker(queue, **{**FAST, **options})
+    worker.register_handler("ok", lambda params, ctx: None)
+
+    @worker.handler("bad")
+    def bad(params: Any, ctx: Any) -> None:
+        raise PermanentError("bad")
+
+    return worker
+
+
+def end_now(queue: JobQueue, job_type: str) -> str:
+    """Enqueue a job and run it to its end at the clock's current time; its id."""
+    job = queue.enqueue(job_type, {})
+    burst(ending_worker(queue))
+    ended = queue.get_job(job.metadata.id)
+    assert ended is not None and ended.status in ("complete", "failed")
+    return job.metadata.id
+
+
+def present(queue: JobQueue) -> set[str]:
+    """The ids of every job the queue holds."""
+    return {job.metadata.id for job in queue.query_jobs()}
