@@ -28,7 +28,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -49,7 +49,7 @@ _PREFIX = "jobqueue-pg-"
 #: The pid of the test session that started a cluster, in the cluster's directory.
 _SESSION = "session.pid"
 _SERVER_OPTIONS = (
-    "-c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
     "-c max_connections=300 -c shared_buffers=64MB"
 )
 
@@ -170,8 +170,10 @@ def _version(path: str) -> int:
     return int(digits) if digits.isdigit() else 0
 
 
-def start_cluster(bin_dir: Path) -> Server:
-    """initdb and start a cluster on a unix socket in a new temporary directory."""
+def start_cluster(bin_dir: Path, *, listen: str = "", hba: Sequence[str] = ()) -> Server:
+    """initdb and start a cluster on a unix socket in a new temporary directory; also on
+    TCP at the ``listen`` addresses when given, for the clients that the ``hba`` lines
+    (added to pg_hba.conf) let in (tests/cluster_hosts.py: hosts in network namespaces)."""
     stop_orphans(bin_dir)
     root = Path(tempfile.mkdtemp(prefix=_PREFIX))
     (root / _SESSION).write_text(str(os.getpid()))
@@ -181,7 +183,10 @@ def start_cluster(bin_dir: Path) -> Server:
     data = root / "data"
     _as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
                   "-E", "UTF8", "--locale=C", "--no-sync"], root)  # fmt: skip
-    options = f"-k {root} -p 5432 {_SERVER_OPTIONS}"
+    if hba:
+        with open(data / "pg_hba.conf", "a") as f:
+            f.writelines(f"{line}\n" for line in hba)
+    options = f"-k {root} -p 5432 -c listen_addresses='{listen}' {_SERVER_OPTIONS}"
     _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"),
                   "-o", options, "-w", "-t", "30", "start"], root)  # fmt: skip
     return Server(f"postgresql://postgres@/postgres?host={root}&port=5432", root, bin_dir)

@@ -27,11 +27,13 @@ from jobqueue.worker.base import BURST_ERROR_LIMIT
 
 class SwitchableJobs:
     """The jobs part of another backend, which raises StoreError while ``down`` is set,
-    or for the next ``fail_next`` calls."""
+    or for the next ``fail_next`` calls; a move to an ended job while ``lose_answers``
+    is set is made, and then raises (a commit whose answer the connection lost)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.down = threading.Event()
+        self.lose_answers = threading.Event()
         self.fail_next = 0
         self.calls_while_down = 0
 
@@ -43,7 +45,10 @@ class SwitchableJobs:
                 self.fail_next -= 1
                 self.calls_while_down += 1
                 raise StoreError("the store is down") from ConnectionError("refused")
-            return method(*args, **kwargs)
+            result = method(*args, **kwargs)
+            if name == "move" and args[1].status != "running" and self.lose_answers.is_set():
+                raise StoreError("connection lost") from ConnectionError("timed out")
+            return result
 
         return call
 
@@ -100,6 +105,38 @@ def test_a_running_job_survives_an_outage_and_its_end_is_recorded_after(
         wait_until(lambda: backend.jobs.calls_while_down >= 3)  # it tried, and backs off
         backend.jobs.down.clear()
         wait_until(lambda: isinstance(queue.get_job(job.metadata.id), CompleteJob))
+
+
+@pytest.mark.parametrize("outcome", ["complete", "pending"])
+def test_an_end_that_committed_though_its_answer_was_lost_is_not_a_lost_job(
+    queue: JobQueue, backend: FlakyBackend, caplog: pytest.LogCaptureFixture, outcome: str
+) -> None:
+    """The retried write is refused (the job already ended), yet the job is this
+    worker's: its hooks run and nothing says it was taken away."""
+    caplog.set_level(logging.INFO, logger="jobqueue")
+    ended: list[str] = []
+
+    class Recording(HandlerWorker):
+        def on_job_completed(self, job: Any) -> None:
+            ended.append(job.status)
+
+        def on_job_retrying(self, job: Any, error: BaseException) -> None:
+            ended.append(job.status)
+
+    worker = Recording(queue, **{**FAST, "error_backoff": 0.01})
+
+    @worker.handler("work")
+    def work(params: Any, ctx: JobContext) -> str:
+        backend.jobs.lose_answers.set()
+        if outcome == "pending":
+            raise ValueError("try again")
+        return "done"
+
+    job = queue.enqueue("work", max_retries=1)
+    with running(worker):
+        wait_until(lambda: ended == [outcome])
+    assert queue.get_job(job.metadata.id).status == outcome  # type: ignore[union-attr]
+    assert not [r for r in caplog.records if "changed under its worker" in r.getMessage()]
 
 
 def test_an_outage_is_logged_once_and_the_worker_resumes(

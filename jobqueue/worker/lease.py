@@ -34,6 +34,8 @@ class Lease:
         self.ctx = ctx
         self.lost = False
         self.finished = False
+        #: The end whose write raised a StoreError: it may have committed all the same.
+        self._unsure: Job | None = None
         self._lock = threading.Lock()
 
     def beat(self, now: datetime, *, force: bool = False) -> None:
@@ -60,7 +62,11 @@ class Lease:
         self.ctx.cancel("the job was taken from this worker", "lost")
 
     def finish(self, make: Callable[[RunningJob], Job], now: datetime) -> Job | None:
-        """Write the last progress, then move the job to ``make(job)``; None if stale."""
+        """Write the last progress, then move the job to ``make(job)``; None if stale.
+
+        A retry after a StoreError writes the same end again (``make`` may draw a random
+        retry delay), and when that is refused because the first write did commit (its
+        answer was lost with the connection), the job is ours and finished, not lost."""
         with self._lock:
             if self.lost or self.finished:
                 return None
@@ -69,12 +75,16 @@ class Lease:
                 self._write(transitions.heartbeat(self.job, now, progress))
                 if self.lost:
                     return None
-            new = make(self.job)
+            new = self._unsure or make(self.job)
             try:
                 self.store.move(self.job, new)
             except StaleJob:
-                self._mark_lost()
-                return None
+                if self._unsure is None or self.store.get(new.metadata.id) != new:
+                    self._mark_lost()
+                    return None
+            except StoreError:
+                self._unsure = new
+                raise
             self.finished = True
             return new
 

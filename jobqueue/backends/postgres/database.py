@@ -12,6 +12,11 @@ a second connection while it holds one (four locked threads on a pool of four wo
 otherwise wait for each other), and the tick's job and the schedule's new state commit
 together.
 
+Dead peers: every connection probes a silent server and gives up on one that stopped
+answering within seconds (``CONNECTION_DEFAULTS``: TCP keepalives and a user timeout),
+since a worker cut off from the server must neither hang in a read for ever nor resume
+unaware; the store URL may set other values.
+
 Errors: a ``psycopg.Error`` (the server refused, the connection broke, the pool timed
 out) leaves here as ``StoreError`` with the original as ``__cause__``, worded as what we
 were doing; nothing else is touched, so ``StaleJob`` and ``InvalidJob`` keep their meaning.
@@ -22,11 +27,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from types import MappingProxyType
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from ...errors import StoreError
@@ -40,6 +47,26 @@ POOL_TIMEOUT = 10.0
 #: Seconds libpq waits for a new connection to be made.
 CONNECT_TIMEOUT = 5
 APPLICATION_NAME = "jobqueue"
+#: What every connection gets unless the store URL sets it (``?keepalives_idle=30``
+#: wins). A server can vanish without a word: a cut link, a server restarted or failed
+#: over while the link was down, a NAT that forgot an idle flow. Without these, a
+#: statement whose answer will never come waits for ever (a worker's lease thread then
+#: stops for good: no heartbeat, no reaping, no clean exit), data sent into a cut is
+#: retried for some 15 minutes, and the LISTEN connection never learns it is dead.
+#: With them, a silent connection is probed after 5 s and given up after about 10 s
+#: (well inside the default ``stale_after``, 30 s), so a worker back from a cut reaches
+#: its next heartbeat, and learns whether it lost its jobs, within seconds. libpq
+#: ignores them on a unix socket.
+CONNECTION_DEFAULTS: Mapping[str, int] = MappingProxyType(
+    {
+        "connect_timeout": CONNECT_TIMEOUT,
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 10_000,  # ms: data sent and not acknowledged this long
+    }
+)
 
 
 def application_name(role: str, schema: str) -> str:
@@ -51,10 +78,15 @@ def application_name(role: str, schema: str) -> str:
 Row = tuple[Any, ...]
 
 
+def first_line(e: psycopg.Error) -> str:
+    """The server's (or libpq's) first line is what a person needs: DETAIL and HINT
+    lines, and libpq's "This probably means..." paragraph, follow it."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 def store_error(e: psycopg.Error, what: str) -> StoreError:
-    """One line: the server's first line is what a person needs (DETAIL lines follow)."""
-    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    return StoreError(f"could not {what}: {first}")
+    """One line: ``could not <what>: <first line>``."""
+    return StoreError(f"could not {what}: {first_line(e)}")
 
 
 @contextmanager
@@ -66,14 +98,18 @@ def store_errors(what: str) -> Iterator[None]:
         raise store_error(e, what) from e
 
 
+def connection_options(conninfo: str, application_name: str) -> dict[str, Any]:
+    """The keywords of every connection: autocommit, its name, and those of
+    ``CONNECTION_DEFAULTS`` that ``conninfo`` does not set (a keyword given to psycopg
+    overrides the URL's own, which would silently drop ``?connect_timeout=20``)."""
+    given = conninfo_to_dict(conninfo)
+    defaults = {k: v for k, v in CONNECTION_DEFAULTS.items() if k not in given}
+    return {"autocommit": True, "application_name": application_name, **defaults}
+
+
 def connect(conninfo: str, *, application_name: str = APPLICATION_NAME) -> psycopg.Connection:
     """A connection of our own (the listener's, the migrations'), in autocommit mode."""
-    return psycopg.connect(
-        conninfo,
-        autocommit=True,
-        connect_timeout=CONNECT_TIMEOUT,
-        application_name=application_name,
-    )
+    return psycopg.connect(conninfo, **connection_options(conninfo, application_name))
 
 
 class Database:
@@ -85,11 +121,7 @@ class Database:
         self._bound = threading.local()
         self._pool = ConnectionPool(
             conninfo,
-            kwargs={
-                "autocommit": True,
-                "connect_timeout": CONNECT_TIMEOUT,
-                "application_name": application_name(APPLICATION_NAME, schema),
-            },
+            kwargs=connection_options(conninfo, application_name(APPLICATION_NAME, schema)),
             min_size=1,
             max_size=max_size,
             timeout=POOL_TIMEOUT,

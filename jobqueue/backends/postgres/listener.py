@@ -9,10 +9,12 @@ subscribers of its kind; event followers wait on a counter.
 
 A hint only, never the truth: workers still poll, and so do followers. The first
 ``subscribe`` returns once the LISTEN is in place, so nothing sent after it is missed.
-When the connection dies (a restart, ``pg_terminate_backend``, a network cut), the
-thread reconnects with a backoff and then wakes everyone once, because something may
-have happened while nobody listened. With ``listen=false`` in the URL (PgBouncer in
-transaction mode loses a session's LISTEN) there is no thread and nobody is woken.
+When the connection dies (a restart, ``pg_terminate_backend``, a network cut: an idle
+LISTEN connection learns of a silent death only from the TCP keepalives every
+connection has, see ``database.CONNECTION_DEFAULTS``), the thread reconnects with a
+backoff and then wakes everyone once, because something may have happened while
+nobody listened. With ``listen=false`` in the URL (PgBouncer in transaction mode loses
+a session's LISTEN) there is no thread and nobody is woken.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from .database import application_name, connect
+from .database import application_name, connect, first_line
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +134,11 @@ class Listener:
                 delay = _BACKOFF[min(failures, len(_BACKOFF) - 1)]
                 failures += 1
                 if not self._stop.is_set():
-                    log.warning("LISTEN connection lost (%s); polling, retrying in %.1fs", e, delay)
+                    log.warning(
+                        "LISTEN connection lost (%s); polling, retrying in %.1fs",
+                        first_line(e),
+                        delay,
+                    )
                 self._stop.wait(delay)
         self.backend_pid = None
 

@@ -10,7 +10,9 @@
 
 Every other query option must be one libpq knows (``sslmode``, ``host`` for a socket
 directory, ``connect_timeout`` ...): anything else is refused in one line, so a typo such
-as ``?shema=jobs`` cannot silently use the default schema.
+as ``?shema=jobs`` cannot silently use the default schema. The URL's own values win
+over the defaults every connection gets (a connect timeout, TCP keepalives and a user
+timeout, so that a dead server is noticed: ``database.CONNECTION_DEFAULTS``).
 """
 
 from __future__ import annotations
