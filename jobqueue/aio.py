@@ -147,6 +147,7 @@ class AsyncJobQueue:
     stats = _InThread(JobQueue.stats)
     cancel = _InThread(JobQueue.cancel)
     retry = _InThread(JobQueue.retry)
+    delete = _InThread(JobQueue.delete)
     cleanup = _InThread(JobQueue.cleanup)
     cleanup_candidates = _InThread(JobQueue.cleanup_candidates)
     remove_jobs = _InThread(JobQueue.remove_jobs)

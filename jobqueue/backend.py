@@ -108,6 +108,15 @@ class JobStore(Protocol):
         ``types`` (None: any) and mark it running for ``worker``. Exactly one claimer wins."""
         ...
 
+    def claim_many(
+        self, worker: WorkerInfo, now: datetime, limit: int, types: Collection[str] | None = None
+    ) -> list[RunningJob]:
+        """Up to ``limit`` jobs as ``claim`` would take them one after another, best first:
+        what a worker with ``limit`` free slots asks for, so that a store across a network
+        answers in one round trip. Fewer (none) when fewer are due; each job still goes to
+        exactly one claimer. Every job returned is the caller's to run or hand back."""
+        ...
+
     def move(self, old: Job, new: Job) -> None:
         """Replace ``old`` by ``new`` (same id). StaleJob if ``old`` is not what is stored."""
         ...

@@ -51,12 +51,16 @@ class Sample:
     retry_count: int
     #: The finishing attempt's duration (completed and failed events), else None.
     duration_s: float | None
+    #: How long the finishing attempt waited from due (``run_at``) to its start (completed
+    #: and failed events), else None: queue latency without decoding job documents.
+    wait_s: float | None = None
 
 
 def sample_of(event: JobEvent) -> Sample:
     """The sample a backend without stored samples derives from a decoded event."""
-    return Sample(event.event, event.job_type, event.at, event.job.metadata.retry_count,
-                  last_attempt_seconds(event.job))  # fmt: skip
+    job = event.job
+    return Sample(event.event, event.job_type, event.at, job.metadata.retry_count,
+                  last_attempt_seconds(job), last_attempt_wait(job))  # fmt: skip
 
 
 @dataclass
@@ -102,6 +106,14 @@ def last_attempt_seconds(job: Job) -> float | None:
         return None
     last = job.attempts[-1]
     return max(0.0, (last.ended_at - last.started_at).total_seconds())
+
+
+def last_attempt_wait(job: Job) -> float | None:
+    """How long the attempt that finished the job waited from due to start (None if it
+    has no attempt). ``run_at`` is that attempt's due time: a retry moves it."""
+    if not isinstance(job, CompleteJob | FailedJob) or not job.attempts:
+        return None
+    return max(0.0, (job.attempts[-1].started_at - job.metadata.run_at).total_seconds())
 
 
 def percentile(values: list[float], p: float) -> float | None:

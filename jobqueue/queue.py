@@ -14,12 +14,11 @@ from pathlib import Path
 from random import Random
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, Unpack, overload
 
-from . import reaper, transitions
+from . import transitions
 from .backend import Backend, open_backend
 from .clock import Clock
 from .durations import to_timedelta
 from .errors import InvalidJob, JobNotFound, StaleJob, StoreError
-from .events import JobEvent
 from .health import (
     DEFAULT_LIMITS,
     HealthLimits,
@@ -42,16 +41,19 @@ from .job import (
     Status,
     ended_at,
 )
-from .metrics import summarize
 from .options import DEFAULT_MAX_PARAMS_BYTES, EnqueueOptions, normalize_params
 from .process import hostname
-from .schedules.model import CatchUp, Schedule, ScheduleSpec
 from .tasks import Task, TaskOptions, Tasks
-from .waiting import EndWatch
 
-if TYPE_CHECKING:  # imported where used: they load croniter, which a one-shot command skips
+if TYPE_CHECKING:
+    # Imported where used: a one-shot command needs none of them (the scheduler's load
+    # croniter; the others cost it ~1 ms each, see tests/test_startup.py).
+    from . import reaper
+    from .events import JobEvent
     from .schedules.book import ScheduleBook
+    from .schedules.model import CatchUp, Schedule
     from .schedules.scheduler import Scheduler
+    from .waiting import EndWatch
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +264,8 @@ class JobQueue:
 
     def _end_watch(self) -> EndWatch:
         """The queue's EndWatch, made again if the backend was swapped (test helpers do)."""
+        from .waiting import EndWatch
+
         with self._ends_lock:
             events = self.backend.events
             if self._ends is None or self._ends.events is not events:
@@ -346,6 +350,12 @@ class JobQueue:
         check_type(type)
         return sum(self._delete(job) for job in self.backend.jobs.scan(["pending"], type))
 
+    def delete(self, id: str) -> bool:
+        """Delete one ended (complete, failed or cancelled) job; False if there is no
+        such job or it has not ended (cancel it first). Its history goes with it."""
+        job = self.get_job(id)
+        return job is not None and job.status in ENDED and self._delete(job)
+
     def _delete(self, job: Job) -> bool:
         try:
             self.backend.jobs.delete(job)
@@ -364,6 +374,8 @@ class JobQueue:
     def reap(self, stale_after: float | timedelta = 30) -> list[reaper.Reaped]:
         """Return running jobs whose worker is gone to pending (or failed, or cancelled when
         that was asked); see reaper."""
+        from . import reaper
+
         return reaper.reap(
             self.backend.jobs,
             self.backend.cancels,
@@ -377,6 +389,8 @@ class JobQueue:
         """Jobs finished, succeeded, failed and retried in the last ``window``, throughput,
         average and p95 duration and error rate, overall and ``by_type`` (see
         ``jobqueue.metrics``). Read from the event log, which keeps 48 hours."""
+        from .metrics import summarize
+
         now, span = self.clock.now(), to_timedelta(window, "window")
         return summarize(self.backend.events.samples(now - span), now, span)
 
@@ -445,6 +459,8 @@ class JobQueue:
         from any running scheduler. An existing schedule of that name is replaced, keeping
         its run count and, if the cron and timezone are unchanged, its pending tick.
         ``enqueue_options``: priority, max_retries, timeout, user_id."""
+        from .schedules.model import ScheduleSpec
+
         spec = ScheduleSpec(
             name=name, cron=cron, type=type, params=params, timezone=timezone,
             run_on_start=run_on_start, allow_concurrent=allow_concurrent, max_runs=max_runs,

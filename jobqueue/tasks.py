@@ -12,13 +12,15 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Generic, ParamSpec, Protocol, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypedDict, TypeVar, Unpack
 
 from .errors import InvalidJob
 from .ids import check_type
 from .job import PendingJob, RunningJob
 from .options import EnqueueOptions
-from .retry import RetryPolicy
+
+if TYPE_CHECKING:  # imported where a task is defined: an enqueue never needs it
+    from .retry import RetryPolicy
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -82,6 +84,8 @@ class Task(Generic[P, R]):
         #: Enqueue defaults: each ``enqueue`` call may override them.
         self.defaults: Mapping[str, Any] = {k: v for k, v in options.items() if k in _DEFAULTS}
         self.middleware: tuple[Middleware, ...] = tuple(options.get("middleware", ()))
+        from .retry import RetryPolicy
+
         self.retry_policy: RetryPolicy | None = options.get("retry_policy")
         if self.retry_policy is not None and not isinstance(self.retry_policy, RetryPolicy):
             raise InvalidJob(f"retry_policy must be a RetryPolicy, not {self.retry_policy!r}")

@@ -1,10 +1,6 @@
-"""One small adapter per queue the benchmark compares, all with the same methods.
-
-A workload is written once against ``Peer``: ``enqueue``/``enqueue_many`` add jobs,
-``claim`` takes the next job (``None`` when there is none), ``complete`` finishes it, and
-``serve`` runs the peer's own consumer (its real worker where it ships one, else a loop
-polling every 5 ms) until ``stop`` is set. A job's payload is ``{"seq": n, "pad": ...}``
-(~100 bytes of JSON); ``seq`` is what the exactly-once check counts.
+"""One small adapter per file- or SQLite-backed queue the benchmark compares (the
+interface, ``Peer``, is in ``bench_base``), and ``PEERS``: every adapter by key, these
+and the PostgreSQL ones of ``bench_pg_peers``.
 
 Peers are imported inside their adapter, so a missing one is reported as
 "not installed" (see ``missing``) instead of breaking the run.
@@ -19,145 +15,13 @@ import importlib
 import importlib.util
 import json
 import os
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-Payload = dict[str, Any]
-OnStart = Callable[[int], None]
-Stopper = threading.Event | Any  # a threading.Event or a multiprocessing Event
-
-POLL_SECONDS = 0.005  # peers without a blocking consumer are polled this often
-PAD = "x" * 80
-
-
-def payload(seq: int) -> Payload:
-    return {"seq": seq, "pad": PAD}
-
-
-class Unsupported(Exception):
-    """The peer has no such operation (e.g. a batch enqueue); the cell shows a dash."""
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    seq: int
-    handle: Any
-
-
-class Peer:
-    """The interface every adapter implements; defaults cover what most peers lack."""
-
-    key: ClassVar[str]
-    label: ClassVar[str]
-    #: True when a committed enqueue survives power loss (fsync before it returns).
-    durable: ClassVar[bool]
-    #: Import names this adapter needs (checked before the run).
-    requires: ClassVar[tuple[str, ...]] = ()
-    #: Reference loops only write: they take no part in consumer workloads.
-    consumes: ClassVar[bool] = True
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-
-    def enqueue(self, job: Payload) -> None:
-        raise NotImplementedError
-
-    def enqueue_many(self, jobs: list[Payload]) -> None:
-        raise Unsupported
-
-    def flush(self) -> None:
-        """Make everything enqueued so far durable (reference loops batch their syncs)."""
-
-    def fill(self, start: int, count: int) -> None:
-        """Set-up only (not timed): add ``count`` jobs as fast as this peer allows."""
-        for seq in range(start, start + count):
-            self.enqueue(payload(seq))
-        self.flush()
-
-    def claim(self) -> Claimed | None:
-        raise Unsupported
-
-    def complete(self, claimed: Claimed) -> None:
-        raise Unsupported
-
-    def serve(self, on_start: OnStart, stop: Stopper) -> None:
-        """Consume until ``stop`` is set, calling ``on_start(seq)`` as each job starts."""
-        while not stop.is_set():
-            claimed = self.claim()
-            if claimed is None:
-                stop.wait(POLL_SECONDS)
-                continue
-            on_start(claimed.seq)
-            self.complete(claimed)
-
-    def close(self) -> None:
-        pass
-
-
-# --- jobqueue ---------------------------------------------------------------------------
-
-
-class JobqueuePeer(Peer):
-    key = "jobqueue"
-    label = "jobqueue durable=True"
-    durable = True
-    requires = ("jobqueue",)
-    job_type = "bench"
-
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        from jobqueue import JobQueue, WorkerInfo
-
-        self.queue = JobQueue(root, durable=self.durable)
-        self.info = WorkerInfo(name="bench", host="bench", pid=os.getpid())
-        self.types = frozenset({self.job_type})
-
-    def enqueue(self, job: Payload) -> None:
-        self.queue.enqueue(self.job_type, job)
-
-    def enqueue_many(self, jobs: list[Payload]) -> None:
-        self.queue.enqueue_many(self.job_type, jobs)
-
-    def fill(self, start: int, count: int) -> None:
-        from jobqueue import JobQueue
-
-        fast = JobQueue(self.root, durable=False)  # same files, written without fsync
-        for first in range(start, start + count, 10_000):
-            last = min(first + 10_000, start + count)
-            fast.enqueue_many(self.job_type, [payload(seq) for seq in range(first, last)])
-
-    def claim(self) -> Claimed | None:
-        job = self.queue.backend.jobs.claim(self.info, self.queue.clock.now(), self.types)
-        return None if job is None else Claimed(job.params["seq"], job)
-
-    def complete(self, claimed: Claimed) -> None:
-        from jobqueue import transitions
-
-        job = claimed.handle
-        self.queue.backend.jobs.move(job, transitions.complete(job, None, self.queue.clock.now()))
-
-    def serve(self, on_start: OnStart, stop: Stopper) -> None:
-        """The real worker: HandlerWorker with its defaults (file events, 1 s poll)."""
-        from jobqueue import HandlerWorker
-
-        worker = HandlerWorker(self.queue)
-        worker.register_handler(self.job_type, lambda params, ctx: on_start(params["seq"]))
-        worker.start()
-        try:
-            stop.wait()
-        finally:
-            worker.stop(now=True, timeout=10)
-
-
-class JobqueueNoSyncPeer(JobqueuePeer):
-    key = "jobqueue-nosync"
-    label = "jobqueue durable=False"
-    durable = False
-
+from bench_base import PAD, Claimed, OnStart, Payload, Peer, Stopper
+from bench_jobqueue import JobqueueNoSyncPeer, JobqueuePeer, JobqueuePostgresPeer
+from bench_pg_peers import ProcrastinatePeer
 
 # --- huey -------------------------------------------------------------------------------
 
@@ -172,6 +36,7 @@ def _huey_job(seq: int, pad: str) -> None:
 
 class _HueyPeer(Peer):
     requires = ("huey",)
+    preloads = ("huey.consumer",)
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
@@ -279,6 +144,7 @@ class DirqPeer(Peer):
     label = "python-dirq QueueSimple"
     durable = False
     requires = ("dirq",)
+    preloads = ("dirq.QueueSimple",)
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
@@ -467,6 +333,8 @@ PEERS: dict[str, type[Peer]] = {
         LitequeuePeer,
         RefFsyncPeer,
         RefSyncfsPeer,
+        JobqueuePostgresPeer,
+        ProcrastinatePeer,
     )
 }
 
@@ -478,6 +346,8 @@ DISTRIBUTIONS = {
     "dirq": "dirq",
     "kombu": "kombu",
     "litequeue": "litequeue",
+    "psycopg": "psycopg",
+    "procrastinate": "procrastinate",
 }
 
 
@@ -493,14 +363,5 @@ def missing(cls: type[Peer]) -> str | None:
 
 def preload(cls: type[Peer]) -> None:
     """Import what ``cls`` uses, so a timed first call does not pay for imports."""
-    for name in cls.requires:
+    for name in (*cls.requires, *cls.preloads):
         __import__(name)
-    extra = {
-        "huey": ("huey.consumer",),
-        "dirq": ("dirq.QueueSimple",),
-        # jobqueue's public names load on first use: import what a queue is made of.
-        "jobqueue": ("jobqueue.transitions", "jobqueue.queue", "jobqueue.backends.file"),
-    }
-    for name in cls.requires:
-        for module in extra.get(name, ()):
-            __import__(module)

@@ -1,6 +1,7 @@
 """Where jobqueue spends its time: cProfile over the enqueue and drain workloads.
 
     scripts/bench.py --profile [--n 2000]
+    scripts/bench.py --profile --only jobqueue-pg    # on a throwaway PostgreSQL server
 
 Prints, per workload and durability, the functions with the most time of their own
 (tottime) and the jobqueue functions with the most cumulative time, as file:line.
@@ -17,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import bench_workloads as work
-from bench_peers import PEERS, Peer
+from bench_base import Peer
+from bench_peers import PEERS
 
 WORKLOADS: dict[str, Callable[[Peer, int, float], object]] = {
     "enqueue": work.enqueue,
@@ -26,9 +28,10 @@ WORKLOADS: dict[str, Callable[[Peer, int, float], object]] = {
 }
 
 
-def profile(base: Path, n: int, top: int = 12) -> str:
+def profile(base: Path, n: int, keys: list[str], top: int = 12) -> str:
+    """The profiles of each workload on each of ``keys`` (jobqueue's peers)."""
     sections = []
-    for key in ("jobqueue", "jobqueue-nosync"):
+    for key in keys:
         for name, workload in WORKLOADS.items():
             stats = _run(base, key, workload, n)
             sections.append(f"== {key} {name}, n={n:,}: own time ==")
@@ -52,6 +55,7 @@ def _run(
         peer.close()
         return pstats.Stats(profiler)
     finally:
+        PEERS[key].discard(root)
         shutil.rmtree(root, ignore_errors=True)
 
 

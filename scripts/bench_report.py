@@ -11,10 +11,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench_base import Kind, Peer
 from bench_peers import DISTRIBUTIONS, PEERS
 from bench_workloads import ClaimCost, ExactlyOnce, Latency, Rate
 
-BASELINE = {True: "jobqueue", False: "jobqueue-nosync"}
+#: What each peer is compared with: jobqueue in the same part of the bench, durable
+#: like it where there is a choice.
+BASELINE: dict[tuple[Kind, bool], str] = {
+    ("file", True): "jobqueue",
+    ("file", False): "jobqueue-nosync",
+    ("postgres", False): "jobqueue-pg",
+}
 TIMES = "\N{MULTIPLICATION SIGN}"
 
 
@@ -160,12 +167,18 @@ HEADERS = (
 )
 
 
+def baseline(cls: type[Peer], rows: dict[str, Row]) -> Row | None:
+    """The jobqueue row ``cls`` is compared with, if it is in this run."""
+    keys = (BASELINE.get((cls.kind, cls.durable)), BASELINE.get((cls.kind, not cls.durable)))
+    return next((rows[k] for k in keys if k in rows), None)
+
+
 def cells(row: Row, rows: dict[str, Row]) -> list[str]:
     cls = PEERS[row.key]
     head = [cls.label, "yes" if cls.durable else "no"]
     if row.note:
         return [*head, row.note, *[""] * (len(HEADERS) - 3)]
-    base = rows.get(BASELINE[cls.durable]) or rows.get(BASELINE[not cls.durable])
+    base = baseline(cls, rows)
     is_jq = row.key in BASELINE.values() or base is None
 
     def ratio(name: str, higher: bool) -> float | None:
@@ -189,9 +202,10 @@ def cells(row: Row, rows: dict[str, Row]) -> list[str]:
     ]
 
 
-def table(rows: dict[str, Row]) -> str:
-    body = [list(HEADERS), *(cells(row, rows) for row in rows.values())]
-    widths = [max(len(line[i]) for line in body) for i in range(len(HEADERS))]
+def table(rows: dict[str, Row], headers: tuple[str, ...] = HEADERS) -> str:
+    """A markdown table, one row per peer (``headers`` name the same columns)."""
+    body = [list(headers), *(cells(row, rows) for row in rows.values())]
+    widths = [max(len(line[i]) for line in body) for i in range(len(headers))]
     lines = [
         "| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
         for line in body
@@ -230,17 +244,34 @@ def _ratio_of(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def measured(rows: dict[str, Row], key: str, name: str) -> float | None:
+    """``metric`` of the row ``key``, when that peer ran."""
+    return metric(rows[key], name) if key in rows and not rows[key].note else None
+
+
+def versus(
+    rows: dict[str, Row], key: str, name: str, other: str, other_name: str | None = None
+) -> float | None:
+    """The ratio of one row's metric to another's (or to another metric of the same)."""
+    return _ratio_of(measured(rows, key, name), measured(rows, other, other_name or name))
+
+
+def top_level(rows: dict[str, Row], key: str) -> str:
+    """The highest claim level ``key`` reached, for the targets' wording."""
+    return f"{max(rows[key].claims):,}" if key in rows and rows[key].claims else "top level"
+
+
 def targets(rows: dict[str, Row]) -> list[Target]:
     """The issue's targets, each a ratio or a bound measured in this one run."""
 
     def m(key: str, name: str) -> float | None:
-        return metric(rows[key], name) if key in rows and not rows[key].note else None
+        return measured(rows, key, name)
 
     def vs(key: str, name: str, other: str, other_name: str | None = None) -> float | None:
-        return _ratio_of(m(key, name), m(other, other_name or name))
+        return versus(rows, key, name, other, other_name)
 
     jq, fast, huey = "jobqueue", "jobqueue-nosync", "huey-sqlite"
-    top = f"{max(rows[jq].claims):,}" if jq in rows and rows[jq].claims else "top level"
+    top = top_level(rows, jq)
     found = [
         Target(
             f"warm claim at {top} ÷ at the lowest level",
@@ -259,7 +290,7 @@ def targets(rows: dict[str, Row]) -> list[Target]:
         ),
         Target("durable drain ÷ huey sqlite", vs(jq, "drain", huey), 1.0, False),
         Target("durable producer+2 consumers ÷ huey sqlite", vs(jq, "pc", huey), 1.0, False),
-        Target("durable producer+2 consumers: duplicates + lost", _dup_lost(rows.get(jq)), 0, True),
+        Target("durable producer+2 consumers: duplicates + lost", dup_lost(rows.get(jq)), 0, True),
     ]
     for name, label, higher in DIRQ_WORKLOADS:
         value = advantage(m(fast, name), m("dirq", name), higher)
@@ -280,7 +311,8 @@ DIRQ_WORKLOADS = (
 )
 
 
-def _dup_lost(row: Row | None) -> float | None:
+def dup_lost(row: Row | None) -> float | None:
+    """Duplicates plus lost jobs over every producer run of ``row``."""
     if row is None or not row.pc:
         return None
     return float(sum(r.duplicates + r.lost for r in row.pc))

@@ -1,13 +1,17 @@
 """What a one-shot command costs: the wall time of ``jobqueue enqueue`` and ``jobqueue stats``
 in a fresh process, most of it imports (issue 13: at most 150 ms).
 
-    scripts/bench_startup.py [--runs 15] [--dir PATH]
+    scripts/bench_startup.py [--runs 15] [--dir PATH] [--no-bytecode-cache]
     scripts/bench.py                  # prints the same lines, with the other targets
 
 Each command runs once to warm the bytecode caches and the page cache, then ``--runs``
 times; the median is reported (the minimum too: on a busy machine it is the better
-guess at what an idle one would show). The console script is used where it is
-installed (what users type), else ``python -m jobqueue``. To see where the time goes:
+guess at what an idle one would show). The bytecode goes to a cache of the bench's own
+(``PYTHONPYCACHEPREFIX``), also where ``PYTHONDONTWRITEBYTECODE`` is set, as it is in
+some containers: otherwise every run compiles jobqueue's modules again, ~45 ms that no
+installed copy pays after its first run. ``--no-bytecode-cache`` measures that case.
+The console script is used where it is installed (what users type), else
+``python -m jobqueue``. To see where the time goes:
 ``python -X importtime -m jobqueue enqueue t 2> imports.txt``.
 """
 
@@ -76,11 +80,23 @@ def time_command(argv: list[str], runs: int, env: dict[str, str]) -> tuple[float
     return tuple(times)
 
 
-def measure(base: Path, runs: int) -> list[StartUp]:
+def command_env(root: Path, *, bytecode_cache: bool) -> dict[str, str]:
+    """This process's environment, with the store under ``root`` and, unless told
+    otherwise, the bytecode cached under ``root`` (nothing is written beside the code)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBQUEUE_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["JOBQUEUE_DATA_DIR"] = str(root / "data")
+    if bytecode_cache:
+        env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def measure(base: Path, runs: int, *, bytecode_cache: bool = True) -> list[StartUp]:
     """Time each of COMMANDS on a data directory of its own under ``base``."""
     root = Path(tempfile.mkdtemp(prefix="startup-", dir=base))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBQUEUE_")}
-    env["JOBQUEUE_DATA_DIR"] = str(root / "data")
+    env = command_env(root, bytecode_cache=bytecode_cache)
     try:
         return [
             StartUp(name, time_command([*jobqueue_command(), *args], runs, env))
@@ -103,10 +119,11 @@ def targets(results: list[StartUp]) -> list[Target]:
     ]
 
 
-def report_lines(results: list[StartUp]) -> list[str]:
+def report_lines(results: list[StartUp], *, bytecode_cache: bool = True) -> list[str]:
     load = os.getloadavg()[0]
+    cache = "bytecode cached" if bytecode_cache else "no bytecode cache: every module compiled"
     return [
-        f"start-up of one-shot commands, each a fresh process (load average {load:.1f}):",
+        f"start-up of one-shot commands, each a fresh process ({cache}; load average {load:.1f}):",
         *(r.line() for r in results),
     ]
 
@@ -115,9 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15, help="timed runs per command")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument(
+        "--no-bytecode-cache",
+        dest="bytecode_cache",
+        action="store_false",
+        help="compile every module on every run (as under PYTHONDONTWRITEBYTECODE)",
+    )
     args = parser.parse_args(argv)
-    results = measure(args.dir, args.runs)
-    print("\n".join([*report_lines(results), "targets (issue 13):"]))
+    results = measure(args.dir, args.runs, bytecode_cache=args.bytecode_cache)
+    lines = report_lines(results, bytecode_cache=args.bytecode_cache)
+    print("\n".join([*lines, "targets (issue 13):"]))
     print("\n".join(t.line() for t in targets(results)))
     return 0
 

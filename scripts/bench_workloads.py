@@ -1,9 +1,10 @@
-"""The workloads, written once against ``bench_peers.Peer``.
+"""The workloads, written once against ``bench_base.Peer``.
 
 In-process: enqueue, enqueue_many, drain. In child processes (multiprocessing, spawn):
-producer + 2 consumers, the claim sweep (fresh process, then warm), idle latency against
-the peer's real worker, and the worker's RSS. Every wait has a deadline: a slow or stuck
-peer yields a partial or missing number, never a hung run.
+the drain by the peer's real worker (``drain_served``), one producer + consumers (claim
+loops, or the peer's real workers), the claim sweep (fresh process, then warm), idle
+latency against the peer's real worker, and the worker's RSS. Every wait has a deadline:
+a slow or stuck peer yields a partial or missing number, never a hung run.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
-from bench_peers import PEERS, Peer, Unsupported, payload, preload
+from bench_base import Peer, Unsupported, payload
+from bench_peers import PEERS, preload
 
 MP = multiprocessing.get_context("spawn")
 IDLE_EXIT = 1.0  # a consumer stops once the producer is done and it found nothing this long
 CHILD_START_TIMEOUT = 60.0
 BATCH = 100  # jobs per enqueue_many call
+WORKER_SETTLE = 0.5  # seconds a real worker gets to reach its idle wait before jobs come
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +169,7 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
-# --- producer + 2 consumers -------------------------------------------------------------------
+# --- one producer + consumers -------------------------------------------------------------
 
 
 def _produce(out: Any, key: str, root: str, n: int, go: Any, produced: Any) -> None:
@@ -209,31 +212,84 @@ def _consume(out: Any, key: str, root: str, go: Any, produced: Any, stop: Any) -
     out.put(("consumed", seqs, last, errors))
 
 
-def producer_consumers(key: str, root: Path, n: int, deadline: float) -> ExactlyOnce:
+class _Starts:
+    """What a real worker started, in order, and when it last started one (it calls
+    ``__call__`` from its own threads)."""
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+        self.first = self.last = 0.0
+        self.reached = threading.Event()
+        self.goal = 0
+
+    def __call__(self, seq: int) -> None:
+        now = time.monotonic()
+        self.first = self.first or now
+        self.last = now
+        self.seqs.append(seq)
+        if len(self.seqs) == self.goal:
+            self.reached.set()
+
+
+def _serving(key: str, root: str, starts: _Starts) -> tuple[threading.Event, threading.Thread]:
+    """The peer's real worker, started in a thread of this child: stop it with the event."""
+    peer = _open(key, root)
+    done = threading.Event()
+    thread = threading.Thread(target=peer.serve, args=(starts, done), daemon=True)
+    thread.start()
+    time.sleep(WORKER_SETTLE)
+    return done, thread
+
+
+def _serve_consume(out: Any, key: str, root: str, go: Any, produced: Any, stop: Any) -> None:
+    """A consumer that is the peer's real worker: it reports the jobs it started once
+    the producer is done and it started none for ``IDLE_EXIT``."""
+    starts = _Starts()
+    done, thread = _serving(key, root, starts)
+    out.put(("ready",))
+    go.wait()
+    began = time.monotonic()
+    while not stop.is_set():
+        if produced.is_set() and time.monotonic() - max(starts.last, began) > IDLE_EXIT:
+            break
+        stop.wait(0.05)
+    done.set()
+    thread.join(15)
+    out.put(("consumed", list(starts.seqs), starts.last, 0))
+
+
+def producer_consumers(
+    key: str, root: Path, n: int, deadline: float, *, consumers: int = 2, served: bool = False
+) -> ExactlyOnce:
+    """One producer enqueues ``n`` jobs one by one while ``consumers`` processes take
+    them: claim loops, or (``served``) the peer's real workers."""
     out = MP.Queue()
     go, produced, stop = MP.Event(), MP.Event(), MP.Event()
-    _open(key, str(root)).close()  # create the store before three processes race to
-    procs = [_start(_consume, out, key, str(root), go, produced, stop) for _ in range(2)]
+    _open(key, str(root)).close()  # create the store before the processes race to
+    body = _serve_consume if served else _consume
+    procs = [_start(body, out, key, str(root), go, produced, stop) for _ in range(consumers)]
     procs.append(_start(_produce, out, key, str(root), n, go, produced))
     try:
         for _ in procs:
             _expect(out, "ready", CHILD_START_TIMEOUT, *procs)
         go.set()
-        return _collect(out, n, deadline, stop, procs)
+        return _collect(out, n, deadline, stop, procs, consumers)
     finally:
         stop.set()
         _finish(*procs)
 
 
-def _collect(out: Any, n: int, deadline: float, stop: Any, procs: list[Any]) -> ExactlyOnce:
+def _collect(
+    out: Any, n: int, deadline: float, stop: Any, procs: list[Any], consumers: int
+) -> ExactlyOnce:
     end = time.monotonic() + deadline
     (began,) = _expect(out, "produced", deadline, *procs)
     results = []
-    for _ in range(2):
+    for _ in range(consumers):
         left = end - time.monotonic()
         if left <= 0:
             stop.set()
-        results.append(_expect(out, "consumed", max(left, 0) + 10, *procs))
+        results.append(_expect(out, "consumed", max(left, 0) + 20, *procs))
     seqs = [seq for r in results for seq in r[0]]
     last = max(r[1] for r in results)
     unique = set(seqs)
@@ -244,6 +300,39 @@ def _collect(out: Any, n: int, deadline: float, stop: Any, procs: list[Any]) -> 
         errors=sum(r[2] for r in results),
         partial=time.monotonic() > end,
     )
+
+
+# --- drain by the real worker ----------------------------------------------------------------
+
+
+def _serve_count(out: Any, key: str, root: str, n: int, deadline: float) -> None:
+    starts = _Starts()
+    starts.goal = n
+    done, thread = _serving(key, root, starts)
+    out.put(("ready",))
+    starts.reached.wait(deadline)
+    out.put(("drained", starts.first, starts.last, len(starts.seqs)))
+    done.set()
+    thread.join(15)
+
+
+def drain_served(key: str, root: Path, n: int, deadline: float) -> Rate:
+    """The peer's real worker, alone in a process, drains ``n`` jobs filled beforehand
+    (untimed): the rate from the first job's start to the last one's, so the worker's
+    start-up is left out."""
+    peer = PEERS[key](root)
+    peer.fill(0, n)
+    peer.close()
+    out = MP.Queue()
+    proc = _start(_serve_count, out, key, str(root), n, deadline)
+    try:
+        _expect(out, "ready", CHILD_START_TIMEOUT, proc)
+        first, last, count = _expect(out, "drained", deadline + CHILD_START_TIMEOUT, proc)
+    finally:
+        _finish(proc)
+    if count < 2:
+        raise ChildFailed(f"the worker started {count} of {n} jobs")
+    return Rate((count - 1) / max(last - first, 1e-9), partial=count < n)
 
 
 # --- claim cost, RSS ----------------------------------------------------------------------

@@ -480,7 +480,7 @@ def test_the_command_set_is_pinned() -> None:
     assert set(group.commands) == {  # type: ignore[attr-defined]
         "enqueue", "list", "show", "watch", "cancel", "retry", "cleanup", "stats", "reap",
         "worker", "doctor", "schedule", "scheduler", "events", "workers", "quarantine", "db",
-        "transfer",
+        "transfer", "metrics", "dashboard",
     }  # fmt: skip
 
 

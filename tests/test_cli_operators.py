@@ -27,8 +27,8 @@ from jobqueue import (
     WorkerInfo,
     transitions,
 )
+from jobqueue.bulk import Refused, Selection, apply_all
 from jobqueue.cli import app
-from jobqueue.cli._common import Refused, Selection, apply_all
 from jobqueue.worker.supervisor import RestartPolicy, Supervisor
 
 WORKER = WorkerInfo(name="remote-worker", host="elsewhere.example", pid=4242)
@@ -129,7 +129,7 @@ def test_retry_of_several_ids_reports_each_refusal_and_exits_1(cli: Cli, api: Jo
 def test_a_filter_walks_every_page(
     cli: Cli, api: JobQueue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("jobqueue.cli._common._PAGE", 2)
+    monkeypatch.setattr("jobqueue.bulk.PAGE", 2)
     failed = [ended(api, "resize", "failed") for _ in range(5)]
     assert lines(cli("retry", "--status", "failed")) == ["retried 5 jobs"]
     assert statuses(api, failed) == ["pending"] * 5

@@ -204,13 +204,19 @@ class _MemoryJobs(_Part):
     def claim(
         self, worker: WorkerInfo, now: datetime, types: Collection[str] | None = None
     ) -> RunningJob | None:
+        claimed = self.claim_many(worker, now, 1, types)
+        return claimed[0] if claimed else None
+
+    def claim_many(
+        self, worker: WorkerInfo, now: datetime, limit: int, types: Collection[str] | None = None
+    ) -> list[RunningJob]:
         with self._s.lock:
-            job = next((j for j in self._pending(types) if j.metadata.run_at <= now), None)
-            if job is None:
-                return None
-            running = transitions.start(job, worker, now)
-            self._s.locked_replace(job.metadata.id, job, running)
-            return running
+            due = (j for j in self._pending(types) if j.metadata.run_at <= now)
+            taken = list(islice(due, max(limit, 0)))  # before the queue changes under us
+            claimed = [transitions.start(job, worker, now) for job in taken]
+            for job, running in zip(taken, claimed, strict=True):
+                self._s.locked_replace(job.metadata.id, job, running)
+            return claimed
 
     def _pending(self, types: Collection[str] | None) -> Iterator[PendingJob]:
         """Pending jobs of these types (None: any) in claim order (call under the lock)."""

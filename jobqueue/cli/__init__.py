@@ -22,7 +22,10 @@ from typer.models import TyperInfo
 from ._options import CliState, DataDirOpt, OneLineErrors, StoreOpt, store_target
 
 #: The command modules, in the order ``--help`` lists their commands.
-MODULES = ("jobs", "workers", "schedules", "monitor", "doctor", "quarantine", "db", "transfer")
+MODULES = (
+    "jobs", "workers", "schedules", "monitor", "doctor", "quarantine", "db", "transfer",
+    "dashboard", "metrics",
+)  # fmt: skip
 #: Which module defines each command, so that running one imports only its module. A
 #: command missing here is still found (every module is then loaded); the test in
 #: tests/test_startup.py keeps this table in step with the modules.
@@ -37,15 +40,16 @@ HOMES = {
     "quarantine": "quarantine",
     "db": "db",
     "transfer": "transfer",
+    "dashboard": "dashboard",
+    "metrics": "metrics",
 }
 
 
 def module_commands(module: str) -> dict[str, Any]:
     """The click commands of one command module, by name, in definition order, built
     with the root app's settings, as ``app.add_typer`` would have built them."""
-    sub_app = import_module(f"{__name__}.{module}").app
     group = typer.main.get_group_from_info(
-        TyperInfo(sub_app),
+        TyperInfo(_sub_app(module)),
         pretty_exceptions_short=app.pretty_exceptions_short,
         rich_markup_mode=app.rich_markup_mode,
         suggest_commands=app.suggest_commands,
@@ -53,19 +57,43 @@ def module_commands(module: str) -> dict[str, Any]:
     return dict(group.commands)
 
 
+def module_command(module: str, name: str) -> Any | None:
+    """The command ``name`` of one command module, built alone, as ``module_commands``
+    builds it (a one-shot command need not pay ~3 ms for its seven neighbours in
+    ``jobs``); None when the module has no plain command of that name (a group)."""
+    for info in _sub_app(module).registered_commands:
+        if info.callback is not None and name == (
+            info.name or typer.main.get_command_name(info.callback.__name__)
+        ):
+            return typer.main.get_command_from_info(
+                info,
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=app.rich_markup_mode,
+            )
+    return None
+
+
+def _sub_app(module: str) -> typer.Typer:
+    sub_app: typer.Typer = import_module(f"{__name__}.{module}").app
+    return sub_app
+
+
 class CommandTable(MutableMapping[str, Any]):
     """The root group's commands, each module imported when one of its commands is
-    looked up (click's lazy-loading pattern, done on the mapping so that everything
-    that reads ``group.commands`` sees every command); listing them loads them all."""
+    looked up, and only that command built (click's lazy-loading pattern, done on the
+    mapping so that everything that reads ``group.commands`` sees every command);
+    listing them loads them all, in module order."""
 
     def __init__(self, loaded: Mapping[str, Any]) -> None:
         self._commands = dict(loaded)
-        self._modules: set[str] = set()
+        #: The commands of each module loaded whole, in definition order.
+        self._names: dict[str, list[str]] = {}
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._commands:
-            if name in HOMES:
-                self._load(HOMES[name])
+            home = HOMES.get(name)
+            if home is not None:
+                self._load_one(home, name)
             if name not in self._commands:
                 self._load_all()  # a command the table does not know yet, or a typo
         return self._commands[name]
@@ -84,15 +112,27 @@ class CommandTable(MutableMapping[str, Any]):
     def __delitem__(self, name: str) -> None:
         del self._commands[name]
 
+    def _load_one(self, module: str, name: str) -> None:
+        command = None if module in self._names else module_command(module, name)
+        if command is None:
+            self._load(module)  # a group (``schedule``), or a module loaded already
+        else:
+            self._commands[name] = command
+
     def _load(self, module: str) -> None:
-        if module not in self._modules:
-            self._modules.add(module)
-            for name, command in module_commands(module).items():
+        if module not in self._names:
+            built = module_commands(module)
+            self._names[module] = list(built)
+            for name, command in built.items():
                 self._commands.setdefault(name, command)
 
     def _load_all(self) -> None:
+        """Every module, each command moved to its module's place: one looked up
+        before (built alone, or with its module) came first until now."""
         for module in MODULES:
             self._load(module)
+            for name in self._names[module]:
+                self._commands[name] = self._commands.pop(name)
 
 
 class LazyCommands(OneLineErrors):

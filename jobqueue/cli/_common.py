@@ -1,6 +1,7 @@
 """What several commands do the same way, in one place each: logging for the commands
 that run until stopped, ending quietly on SIGTERM/SIGINT, reading params JSON, and
-changing many jobs at once (bulk ``retry`` and ``cancel``).
+changing many jobs at once (bulk ``retry`` and ``cancel``: checking what was typed and
+printing; the rest is ``jobqueue.bulk``, which the dashboard shares).
 
 Nothing here imports the worker at module level: the one-shot commands import this
 module, and ``jobqueue.worker`` would double their start-up time."""
@@ -14,15 +15,15 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, ModuleType
-from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
+from ..bulk import BulkReport, Change, Preview, Selection, apply_all, preview
 from ..codec import loads_value
-from ..errors import InvalidJob, InvalidOption, JobNotFound, JobQueueError, StaleJob
+from ..errors import InvalidJob, InvalidOption
 from ..ids import check_id, check_type
 from ..job import Status
 
@@ -153,24 +154,7 @@ def lazy_module(name: str) -> ModuleType:
 
 # --- bulk retry and cancel ---------------------------------------------------------------
 
-#: What one job's change came to: done; skipped (it was not, or no longer, in a state
-#: the change applies to: another process changed it, or an id named such a job); or an
-#: error (no job with an id given, an unreadable file, a store failure).
-Outcome = Literal["done", "skipped", "error"]
-
-_PAGE = 500  # jobs read per query while walking a filter
-_SAMPLES = 5  # ids a --dry-run shows
 _LISTED = 20  # skipped or failed jobs a report names one by one
-
-
-@dataclass(frozen=True, slots=True)
-class Selection:
-    """The jobs a bulk ``retry`` or ``cancel`` acts on: the ids given, or every job in
-    ``statuses`` (and of ``job_type``) when the command runs."""
-
-    ids: tuple[str, ...] = ()
-    statuses: tuple[Status, ...] = ()
-    job_type: str | None = None
 
 
 def select(
@@ -199,115 +183,39 @@ def select(
     return Selection(tuple(ids), tuple(cast(Status, s) for s in wanted), job_type)
 
 
-def selected_ids(queue: JobQueue, selection: Selection) -> Iterator[str]:
-    """The ids to act on: as given, or the filter's matches page by page (oldest first),
-    so that a change made to one page never hides a job of the next."""
-    yield from selection.ids
-    after: str | None = None
-    while selection.statuses:
-        page = queue.query_page(selection.statuses, selection.job_type, _PAGE, after=after)
-        yield from (job.metadata.id for job in page.jobs)
-        if not page.more or not page.jobs:
-            return
-        after = page.jobs[-1].metadata.id
-
-
-def preview(
-    queue: JobQueue, selection: Selection, allowed: Sequence[Status], verb: str
-) -> list[str]:
+def preview_lines(found: Preview, verb: str) -> list[str]:
     """``--dry-run``: how many jobs would change, a few of their ids, and (for ids given)
-    those that would be refused and why. Nothing changes."""
-    eligible: list[str] = []
-    refused: list[str] = []
-    for job_id in selected_ids(queue, selection):
-        why = _refusal(queue, job_id, allowed) if selection.ids else None
-        if why is None:
-            eligible.append(job_id)
-        else:
-            refused.append(f"{job_id} ({why})")
-    lines = [f"would {verb} {_count(len(eligible))}{_samples(eligible)}"]
-    if refused:
-        lines.append(f"would refuse {len(refused)}: {', '.join(refused[:_LISTED])}")
+    those that would be refused and why."""
+    lines = [f"would {verb} {_count(found.count)}{_samples(found)}"]
+    if found.refused:
+        lines.append(f"would refuse {len(found.refused)}: {', '.join(found.refused[:_LISTED])}")
     return lines
-
-
-def _refusal(queue: JobQueue, job_id: str, allowed: Sequence[Status]) -> str | None:
-    """Why an id given would be refused: its status, or that it cannot be found or read."""
-    try:
-        job = queue.get_job(job_id)
-    except JobQueueError:
-        return "unreadable"
-    if job is None:
-        return "not found"
-    return None if job.status in allowed else job.status
 
 
 def _count(n: int) -> str:
     return f"{n} job{'' if n == 1 else 's'}"
 
 
-def _samples(ids: Sequence[str]) -> str:
-    if not ids:
+def _samples(found: Preview) -> str:
+    if not found.samples:
         return ""
-    more = len(ids) - _SAMPLES
-    return ": " + ", ".join(ids[:_SAMPLES]) + (f" and {more} more" if more > 0 else "")
+    more = found.count - len(found.samples)
+    return ": " + ", ".join(found.samples) + (f" and {more} more" if more > 0 else "")
 
 
-@dataclass
-class BulkReport:
-    """What a bulk change did. ``done`` counts jobs by what happened to them (a format
-    with ``{}`` for the count: ``"retried {}"``); skipped and failed jobs keep a line
-    each, naming the job and why."""
-
-    done: dict[str, int] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, job_id: str, outcome: Outcome, note: str) -> None:
-        if outcome == "done":
-            self.done[note] = self.done.get(note, 0) + 1
-        else:
-            (self.skipped if outcome == "skipped" else self.errors).append(f"{job_id}: {note}")
-
-    @property
-    def all_done(self) -> bool:
-        return not self.skipped and not self.errors
-
-    def lines(self, verb: str) -> list[str]:
-        """One line per skipped or failed job (the first few), then the totals (``verb``
-        says what there was none to do)."""
-        named = [f"skipped {line}" for line in self.skipped[:_LISTED]]
-        named += [f"error {line}" for line in self.errors[:_LISTED]]
-        hidden = max(len(self.skipped) - _LISTED, 0) + max(len(self.errors) - _LISTED, 0)
-        named += [f"... and {hidden} more not shown"] if hidden else []
-        totals = [note.format(_count(n)) for note, n in self.done.items()]
-        if self.skipped:
-            totals.append(f"skipped {len(self.skipped)}")
-        if self.errors:
-            totals.append(f"{len(self.errors)} error{'' if len(self.errors) == 1 else 's'}")
-        return [*named, "; ".join(totals) or f"no job to {verb}"]
-
-
-def apply_all(queue: JobQueue, selection: Selection, change: Callable[[str], str]) -> BulkReport:
-    """Apply ``change`` to each selected job. It returns what happened (``"retried {}"``)
-    or raises: ``Refused`` or StaleJob, skipped; JobNotFound, an error for an id given
-    but skipped for a filter's match (cleaned up meanwhile); any other JobQueueError
-    (an unreadable file, a store failure), an error."""
-    report = BulkReport()
-    for job_id in selected_ids(queue, selection):
-        try:
-            report.add(job_id, "done", change(job_id))
-        except JobNotFound:
-            report.add(job_id, "error" if selection.ids else "skipped", "no such job")
-        except (Refused, StaleJob) as e:
-            report.add(job_id, "skipped", str(e))
-        except JobQueueError as e:
-            report.add(job_id, "error", str(e))
-    return report
-
-
-class Refused(JobQueueError):
-    """A bulk change does not apply to this job in its present state (``"is pending"``)."""
+def report_lines(report: BulkReport, verb: str) -> list[str]:
+    """One line per skipped or failed job (the first few), then the totals (``verb``
+    says what there was none to do)."""
+    named = [f"skipped {line}" for line in report.skipped[:_LISTED]]
+    named += [f"error {line}" for line in report.errors[:_LISTED]]
+    hidden = max(len(report.skipped) - _LISTED, 0) + max(len(report.errors) - _LISTED, 0)
+    named += [f"... and {hidden} more not shown"] if hidden else []
+    totals = [note.format(_count(n)) for note, n in report.done.items()]
+    if report.skipped:
+        totals.append(f"skipped {len(report.skipped)}")
+    if report.errors:
+        totals.append(f"{len(report.errors)} error{'' if len(report.errors) == 1 else 's'}")
+    return [*named, "; ".join(totals) or f"no job to {verb}"]
 
 
 def bulk_change(
@@ -316,17 +224,17 @@ def bulk_change(
     *,
     verb: str,
     allowed: Sequence[Status],
-    change: Callable[[str], str],
+    change: Change,
     dry_run: bool,
 ) -> None:
     """Print the preview, or apply ``change`` and print the report; exit 1 unless every
-    selected job was changed."""
+    selected job was changed. A command's dry run counts exactly (no limits)."""
     if dry_run:
-        for line in preview(queue, selection, allowed, verb):
+        for line in preview_lines(preview(queue, selection, allowed), verb):
             typer.echo(line)
         return
     report = apply_all(queue, selection, change)
-    for line in report.lines(verb):
+    for line in report_lines(report, verb):
         typer.echo(line)
     if not report.all_done:
         raise typer.Exit(1)

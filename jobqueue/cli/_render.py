@@ -10,7 +10,7 @@ import math
 import os
 import re
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -20,7 +20,6 @@ import orjson
 import typer
 from rich import box
 from rich.console import Console, Group, RenderableType
-from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -38,6 +37,7 @@ from ..job import (
 from ..job import (
     Progress as JobProgress,
 )
+from ._render_stats import seconds
 
 _PIPE_WIDTH = 1000
 
@@ -76,10 +76,6 @@ def _when(at: datetime | None) -> str:
     return "-" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _seconds(value: float | None) -> str:
-    return "none" if value is None else format_duration(value)
-
-
 def _worker(worker: WorkerInfo) -> str:
     return f"{worker.name} on {worker.host} (pid {worker.pid})"
 
@@ -99,10 +95,6 @@ def shell_word(text: str) -> str:
     if re.fullmatch(r"[\w@%+=:,./~-]+", text, re.ASCII) and not text.startswith("~"):
         return text
     return shlex.quote(text)
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 # --- list and stats ----------------------------------------------------------------------
@@ -143,21 +135,6 @@ def jobs_table(jobs: Sequence[Job], now: datetime) -> Table:
     return table
 
 
-def stats_table(counts: Mapping[str, int]) -> RenderableType:
-    """``delayed`` is a part of ``pending`` (pending jobs not yet due), so it is indented
-    under it and a line below says so: adding up the column must not count it twice."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("STATUS")
-    table.add_column("JOBS", justify="right")
-    for name, count in counts.items():
-        label = f"  {name}" if name == "delayed" else name
-        table.add_row(label, str(count), end_section=name == "quarantined")
-    if not counts.get("delayed"):
-        return table
-    note = f"pending {counts.get('pending', 0)} ({counts['delayed']} delayed, not yet due)"
-    return Group(table, Text(note), Text(""))
-
-
 # --- show --------------------------------------------------------------------------------
 
 
@@ -188,7 +165,7 @@ def _summary(job: Job) -> Table:
         ("run at", _when(m.run_at)),
         ("priority", str(m.priority)),
         ("retries", f"{m.retry_count} of {m.max_retries}"),
-        ("timeout", _seconds(m.timeout)),
+        ("timeout", seconds(m.timeout)),
         ("unique key", m.unique_key or "-"),
         ("user id", m.user_id or "-"),
         *_status_rows(job),
@@ -287,6 +264,10 @@ class ProgressView:
     ``0%`` for a job that has not started)."""
 
     def __init__(self) -> None:
+        # Imported here: rich.progress (live display, spinners) is ~5 ms that ``stats``,
+        # ``list`` and ``show`` would pay for ``watch``.
+        from rich.progress import BarColumn, Progress, TextColumn
+
         self._bar = Progress(
             TextColumn("{task.description}", markup=False),
             BarColumn(),

@@ -6,26 +6,23 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from ..codec import format_time, to_document
+from ..codec import format_time
 from ..durations import format_duration
+from ..event_json import dump_event
 from ..events import JobEvent
 from ..job import CancelledJob, CompleteJob, FailedJob, PendingJob, RunningJob
 from ..metrics import last_attempt_seconds
-from ._render import plural
 
 # --- events ------------------------------------------------------------------------------
 
 
 def event_json(event: JobEvent) -> str:
     """One line of JSON: event, job_id, job_type, at and the job document."""
-    doc = {"event": event.event, "job_id": event.job_id, "job_type": event.job_type,
-           "at": format_time(event.at), "job": to_document(event.job)}  # fmt: skip
-    return orjson.dumps(doc).decode()
+    return dump_event(event).decode()
 
 
 def _event_detail(event: JobEvent) -> str:
@@ -92,33 +89,3 @@ def workers_table(records: Sequence[Mapping[str, Any]], now: datetime) -> Table:
                Text(" ".join(r["running"]) or "-")]  # fmt: skip
         table.add_row(*row, *(["stale" if r["stale"] else "live"] if show_state else []))
     return table
-
-
-# --- stats: health and metrics ---------------------------------------------------------------
-
-
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else format_duration(value)
-
-
-def health_table(health: Mapping[str, Any], metrics: Mapping[str, Any], window: str) -> Table:
-    """Labels of two words or more, so a row never reads like a ``STATUS COUNT`` row."""
-    grid = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    grid.add_column("HEALTH")
-    grid.add_column(Text(health["status"]))
-    workers = f"{health['active_workers']} active, {health['stale_workers']} stale"
-    rows = [
-        ("queue depth (due)", str(health["queue_depth"])),
-        ("oldest due wait", _seconds(health["oldest_due_wait_s"])),
-        ("live workers", workers),
-        *((f"why ({n})", reason) for n, reason in enumerate(health["reasons"], 1)),
-        (f"finished in {window}", f"{metrics['succeeded']} ok, {metrics['failed']} failed"),
-        (f"retried in {window}", plural(metrics["retried"], "attempt")),
-        ("throughput per minute", f"{metrics['throughput_per_minute']:.2f}"),
-        ("duration avg / p95", f"{_seconds(metrics['avg_duration_s'])} / "
-                               f"{_seconds(metrics['p95_duration_s'])}"),
-        ("error rate", f"{metrics['error_rate']:.0%}"),
-    ]  # fmt: skip
-    for label, value in rows:
-        grid.add_row(label, Text(value))
-    return grid

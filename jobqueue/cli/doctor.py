@@ -13,7 +13,8 @@ from ..backends.file import doctor as store_doctor
 from ..durations import parse_duration
 from ..errors import InvalidOption
 from ._options import StaleAfterOpt, queue_of, user_errors
-from ._render import plural, shell_word
+from ._render import shell_word
+from ._render_stats import plural
 
 app = typer.Typer()
 

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .. import bulk
 from ..durations import parse_duration
 from ..errors import InvalidJob, JobNotFound
 from ..ids import check_id, check_type
 from ..job import ENDED, STATUSES, CancelledJob, FailedJob, Job, Status
 from ..queue import JobPage, JobQueue
-from ._common import Refused, bulk_change, lazy_module, parse_params, select
+from ._common import bulk_change, lazy_module, parse_params, select
 from ._options import (
     AtOpt,
     CommandFailed,
@@ -34,6 +35,7 @@ from ._options import (
     statuses,
     user_errors,
 )
+from ._render_stats import health_text, plural, stats_text
 
 if TYPE_CHECKING:
     from . import _render as render
@@ -212,7 +214,7 @@ def _more_line(
     counts = queue.stats()
     hidden = sum(counts[s] for s in counted) - len(page.jobs)
     # Counted a moment after the page was read: jobs may have ended or been cleaned up.
-    return f"{render.plural(max(hidden, 1), 'more job')} not shown; raise --limit to see them"
+    return f"{plural(max(hidden, 1), 'more job')} not shown; raise --limit to see them"
 
 
 def _find(queue: JobQueue, job_id: str) -> Job:
@@ -257,8 +259,8 @@ def stats(ctx: typer.Context, json_output: JsonOpt = False) -> None:
             render.echo_json(counts)
             return
         health, metrics = queue.health(), queue.metrics(timedelta(hours=1))
-    render.show(render.stats_table(counts))
-    render.show(monitor_render.health_table(health, metrics, "1h"))
+    typer.echo(stats_text(counts))
+    typer.echo(health_text(health, metrics, "1h"), nl=False)
 
 
 # --- watch -------------------------------------------------------------------------------
@@ -303,8 +305,8 @@ IdsArg = Annotated[
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Only say how many jobs, and which, would change.")
 ]
-_CANCELLABLE: tuple[Status, ...] = ("pending", "running")
-_RETRYABLE: tuple[Status, ...] = ("failed", "cancelled")
+_CANCELLABLE = bulk.CANCELLABLE
+_RETRYABLE = bulk.RETRYABLE
 
 
 def _bulk_status(allowed: Sequence[Status], what: str) -> object:
@@ -337,26 +339,23 @@ def cancel(
         chosen = select(job_ids, status, job_type, _CANCELLABLE)
         queue = queue_of(ctx, create=not dry_run)
         if len(chosen.ids) == 1 and not dry_run:
-            typer.echo(_cancel_one(queue, chosen.ids[0], reason, single=True))
+            typer.echo(_cancel_one(queue, chosen.ids[0], reason))
             return
-        change = partial(_cancel_one, queue, reason=reason, single=False)
+        change = partial(bulk.cancel_job, queue, reason=reason)
         bulk_change(
             queue, chosen, verb="cancel", allowed=_CANCELLABLE, change=change, dry_run=dry_run
         )
 
 
-def _cancel_one(queue: JobQueue, job_id: str, reason: str | None, *, single: bool) -> str:
-    """Cancel one job; what happened, as a line (``single``) or a report's format."""
-    if not queue.cancel(job_id, reason=reason):
-        job = _require(queue, job_id)
-        if single:
-            raise CommandFailed(f"job {job_id} already ended ({job.status}): nothing to cancel")
-        raise Refused(f"already ended ({job.status})")
-    if isinstance(queue.get_job(job_id), CancelledJob):
-        return f"cancelled {job_id}" if single else "cancelled {}"
-    if single:
-        return f"asked the worker running {job_id} to stop"
-    return "asked the workers of {} to stop"
+def _cancel_one(queue: JobQueue, job_id: str, reason: str | None) -> str:
+    """Cancel one job named alone; what happened, as a line."""
+    try:
+        done = bulk.cancel_job(queue, job_id, reason)
+    except bulk.Refused as e:
+        raise CommandFailed(f"job {job_id} {e}: nothing to cancel") from None
+    if done == bulk.CANCELLED:
+        return f"cancelled {job_id}"
+    return f"asked the worker running {job_id} to stop"
 
 
 @app.command()
@@ -378,22 +377,21 @@ def retry(
         chosen = select(job_ids, status, job_type, _RETRYABLE)
         queue = queue_of(ctx, create=not dry_run)
         if len(chosen.ids) == 1 and not dry_run:
-            typer.echo(_retry_one(queue, chosen.ids[0], single=True))
+            typer.echo(_retry_one(queue, chosen.ids[0]))
             return
-        change = partial(_retry_one, queue, single=False)
+        change = partial(bulk.retry_job, queue)
         bulk_change(queue, chosen, verb="retry", allowed=_RETRYABLE, change=change, dry_run=dry_run)
 
 
-def _retry_one(queue: JobQueue, job_id: str, *, single: bool) -> str:
-    """Retry one job; what happened, as a line (``single``) or a report's format."""
-    job = _require(queue, job_id)  # an unreadable file is an error; a missing job, 1
-    if job.status not in _RETRYABLE and not single:
-        raise Refused(f"is {job.status}")
+def _retry_one(queue: JobQueue, job_id: str) -> str:
+    """Retry one job named alone: exit 1 if it does not exist or is not failed or
+    cancelled (the API's own message says which)."""
+    _require(queue, job_id)  # an unreadable file is an error; a missing job, 1
     try:
         queue.retry(job_id)
     except InvalidJob as e:  # the id was fine, so this is the job's state refusing
-        raise (CommandFailed(str(e)) if single else Refused(f"changed meanwhile: {e}")) from None
-    return f"requeued {job_id}" if single else "retried {}"
+        raise CommandFailed(str(e)) from None
+    return f"requeued {job_id}"
 
 
 @app.command()
@@ -411,4 +409,4 @@ def cleanup(
             count = len(queue.cleanup_candidates(age, chosen))
         else:
             count = queue.cleanup(age, chosen)
-    typer.echo(f"{'would remove' if dry_run else 'removed'} {render.plural(count, 'job')}")
+    typer.echo(f"{'would remove' if dry_run else 'removed'} {plural(count, 'job')}")

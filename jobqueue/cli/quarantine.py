@@ -22,6 +22,7 @@ from ..codec import format_time
 from ..errors import InvalidOption
 from . import _render as render
 from ._options import CommandFailed, JsonOpt, queue_of, user_errors
+from ._render_stats import plural
 
 if TYPE_CHECKING:
     from ..queue import JobQueue
@@ -168,7 +169,7 @@ def _view(entry: Quarantined, content: Text) -> RenderableType:
         ("name", entry.name),
         ("path", str(entry.path)),
         ("found in", f"{entry.found_in}/" if entry.found_in else "-"),
-        ("size", render.plural(entry.size, "byte")),
+        ("size", plural(entry.size, "byte")),
         ("modified", entry.modified.strftime("%Y-%m-%d %H:%M:%SZ")),
         ("job", "-" if job is None else f"{job.metadata.id} ({job.metadata.type}, {job.status})"),
         ("state", _verdict(entry)),

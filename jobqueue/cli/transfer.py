@@ -12,7 +12,7 @@ import typer
 from ..backend import Backend, NoQueue, open_backend
 from ..transfer import Transferred, transfer
 from ._options import fail, queue_of, user_errors
-from ._render import plural
+from ._render_stats import plural
 
 app = typer.Typer()
 

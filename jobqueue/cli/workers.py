@@ -27,6 +27,7 @@ from ._options import (
     queue_of,
     user_errors,
 )
+from ._render_stats import plural
 
 if TYPE_CHECKING:
     from . import _render as render
@@ -47,7 +48,7 @@ def reap(ctx: typer.Context, stale_after: StaleAfterOpt = "30s") -> None:
         reaped = queue_of(ctx).reap(stale_after=parse_duration(stale_after))
     for job in reaped:
         typer.echo(f"{job.metadata.id} ({job.metadata.type}) -> {job.status}")
-    typer.echo(f"reaped {render.plural(len(reaped), 'job')}")
+    typer.echo(f"reaped {plural(len(reaped), 'job')}")
 
 
 _KEPT = "a worker instance keeps its own"

@@ -1,11 +1,13 @@
-"""JobWorker: claim a due job, run it, record how it ended; repeat.
+"""JobWorker: claim due jobs, run them, record how each ended; repeat.
 
-The loop (``run``) only claims and launches: each job runs in a slot thread of its own,
-its lease is kept fresh by the LeaseKeeper thread (which also runs the worker's
-``Upkeep`` chores), and its outcome becomes the job's next state in ``ending``. The
-worker sees its store only through ``jobqueue.backend``, so it runs unchanged on any
-backend. A backend failure (``StoreError``) never ends the loop: the worker keeps its
-running jobs, pauses ``error_backoff`` and tries again, logging once per streak.
+The loop (``run``) only claims and launches, as many jobs at a time as it has free
+slots (``JobStore.claim_many``: one round trip on a database). Each job runs in a slot
+thread of its own, its lease is kept fresh by the LeaseKeeper thread (which also runs
+the worker's ``Upkeep`` chores), and its outcome becomes the job's next state in
+``ending``. The worker sees its store only through ``jobqueue.backend``, so it runs
+unchanged on any backend. A backend failure (``StoreError``) never ends the loop: the
+worker keeps its running jobs, pauses ``error_backoff`` and tries again, logging once
+per streak.
 """
 
 from __future__ import annotations
@@ -289,11 +291,12 @@ class JobWorker:
 
     def _loop(self, burst: bool) -> None:
         while not self._stopping.is_set():
-            if self._free_slots() > 0:
+            free = self._free_slots()
+            if free > 0:
                 assert self.info is not None
-                found = self._claimer.claim(self.info)
-                if isinstance(found, RunningJob):
-                    self._launch(found)
+                found = self._claimer.claim(self.info, free)
+                if isinstance(found, list):
+                    self._launch_all(found)
                     continue
                 if burst and not self._active and self._nothing_left(found):
                     return
@@ -348,6 +351,15 @@ class JobWorker:
         self._wake.clear()
 
     # --- one job -------------------------------------------------------------------------------
+
+    def _launch_all(self, jobs: list[RunningJob]) -> None:
+        """Start the jobs of one claim; once the worker is stopping, the ones not started
+        yet go back to pending untouched, as if they had never been claimed."""
+        for n, job in enumerate(jobs):
+            if self._stopping.is_set():
+                self._claimer.hand_back(jobs[n:])
+                return
+            self._launch(job)
 
     def _launch(self, job: RunningJob) -> None:
         timeout = job.metadata.timeout or self.default_timeout

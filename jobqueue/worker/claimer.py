@@ -1,5 +1,6 @@
-"""How a worker claims: the best due job it accepts, looking past the ones its
-``can_process_job`` refuses, and counting failed claims so that a store that is down
+"""How a worker claims: the best due jobs it accepts, as many as it has free slots, in
+one round trip where the store allows (``JobStore.claim_many``), looking past the ones
+its ``can_process_job`` refuses, and counting failed claims so that a store that is down
 for a minute is logged once, not at every back-off."""
 
 from __future__ import annotations
@@ -44,20 +45,31 @@ class Claimer:
         self.errors = 0
         self.last_error = StoreError("the store failed")
 
-    def claim(self, worker: WorkerInfo) -> RunningJob | NoJob:
-        """The best due job this worker accepts, or why there is none."""
+    def claim(self, worker: WorkerInfo, wanted: int = 1) -> list[RunningJob] | NoJob:
+        """Up to ``wanted`` of the best due jobs this worker accepts, or why there is none.
+        A store error after some were claimed hands those over (they are ours to run)
+        and is left for the next claim to report; any other error (a raising
+        ``can_process_job``) hands every claimed job back before it propagates."""
+        accepted: list[RunningJob] = []
         refused: list[RunningJob] = []
         try:
-            found = self._accepted(worker, refused)
+            self._take(worker, wanted, accepted, refused)
         except StoreError as e:
+            if accepted:
+                return accepted
             self._failed(e)
             return "error"
+        except BaseException:
+            self.hand_back(accepted)
+            raise
         finally:
-            self._hand_back(refused)
+            self.hand_back(refused)
         if self.errors:
             log.warning("the store is back after %d failed claim(s)", self.errors)
             self.errors = 0
-        return found
+        if accepted:
+            return accepted
+        return "refused" if refused else "none"
 
     def _failed(self, error: StoreError) -> None:
         if not self.errors:
@@ -66,22 +78,36 @@ class Claimer:
         self.errors += 1
         self.last_error = error
 
-    def _accepted(self, worker: WorkerInfo, refused: list[RunningJob]) -> RunningJob | NoJob:
-        """Claim until ``accept`` takes a job. The store only filters by type, so refused
-        jobs stay claimed (in ``refused``) until they are handed back: each next claim
-        then looks past them instead of taking the same job again."""
-        while len(refused) < LOOKAHEAD:
-            job = self.jobs.claim(worker, self.clock.now(), self.types())
-            if job is None:
-                break
-            if self.accept(job):
-                return job
-            refused.append(job)
-        return "refused" if refused else "none"
+    def _take(
+        self,
+        worker: WorkerInfo,
+        wanted: int,
+        accepted: list[RunningJob],
+        refused: list[RunningJob],
+    ) -> None:
+        """Claim until ``wanted`` jobs are accepted. The store only filters by type, so
+        refused jobs stay claimed (in ``refused``) until they are handed back: each next
+        claim then looks past them instead of taking the same jobs again."""
+        while len(accepted) < wanted and len(refused) < LOOKAHEAD:
+            asked = wanted - len(accepted)
+            batch = self._claim(worker, asked)
+            for job in batch:
+                (accepted if self.accept(job) else refused).append(job)
+            if len(batch) < asked:
+                return  # nothing more is due
 
-    def _hand_back(self, refused: list[RunningJob]) -> None:
-        """Put refused jobs back in pending, untouched."""
-        for job in refused:
+    def _claim(self, worker: WorkerInfo, n: int) -> list[RunningJob]:
+        """One claim: ``claim`` for one job (every store's simplest path), ``claim_many``
+        for more."""
+        now, types = self.clock.now(), self.types()
+        if n == 1:
+            job = self.jobs.claim(worker, now, types)
+            return [] if job is None else [job]
+        return self.jobs.claim_many(worker, now, n, types)
+
+    def hand_back(self, jobs: list[RunningJob]) -> None:
+        """Put claimed jobs that will not run here back in pending, untouched."""
+        for job in jobs:
             try:
                 self.jobs.move(job, transitions.release(job))
             except StoreError as e:

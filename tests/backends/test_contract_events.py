@@ -149,7 +149,7 @@ def test_samples_are_the_completed_failed_and_retrying_events_of_the_window(
 
     assert window == [
         Sample("retrying", "resize", at(3), 1, None),
-        Sample("completed", "resize", at(5), 0, 2.0),
+        Sample("completed", "resize", at(5), 0, 2.0, 3.0),  # due at 0, started at 3
     ]
     assert [s.event for s in sorted(backend.events.samples(at(5)), key=when)] == [
         "completed",

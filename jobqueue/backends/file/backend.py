@@ -8,20 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...backend import CancelRequest, NoQueue
 from ...clock import Clock, SystemClock
-from ...events import JobEvent
 from ...job import RunningJob
-from ...metrics import Sample
 from . import _fs
 from .event_log import Tail, follow
 from .file import FileStore
-from .quarantine import Quarantine
 from .schedules import ScheduleFiles
 from .shared import SharedFiles
 from .workers import WorkerRecords
+
+if TYPE_CHECKING:
+    from ...events import JobEvent
+    from ...metrics import Sample
+    from .quarantine import Quarantine
 
 
 class FileBackend:
@@ -59,8 +63,14 @@ class FileBackend:
         self.wakeups = FileWakeups(self.jobs)
         #: Every process of a data dir is on this host: its clock is the one to use.
         self.clock: Clock = SystemClock()
-        #: Not a part of the Backend protocol: quarantine is a file-backend concept.
-        self.quarantine = Quarantine(self.jobs)
+
+    @cached_property
+    def quarantine(self) -> Quarantine:
+        """Not a part of the Backend protocol: quarantine is a file-backend concept. Made
+        on first use: only ``jobqueue quarantine`` and ``show`` of a missing job need it."""
+        from .quarantine import Quarantine
+
+        return Quarantine(self.jobs)
 
     def __repr__(self) -> str:
         return f"FileBackend({self.location!r}, durable={self.durable})"

@@ -5,21 +5,21 @@ any process can tail it, which is how ``queue.events()`` sees what happens elsew
 One file per hour keeps replay (``since``) and metrics windows cheap to find, and old
 hours are deleted after ``RETENTION``. Events are a record, not the truth: no fsync.
 
-A line holds ``event, job_id, job_type, at``, the metrics fields ``retry_count`` and
-``duration_s``, then ``job`` (the job document), in that order: metrics read the head
-of a line without decoding the document (``read_samples``).
+A line holds ``event, job_id, job_type, at``, the metrics fields ``retry_count``,
+``duration_s`` and ``wait_s`` (absent from lines written before it), then ``job`` (the
+job document), in that order: metrics read the head of a line without decoding the
+document (``read_samples``).
 """
 
 from __future__ import annotations
 
 import logging
-import mmap
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -27,8 +27,11 @@ from ... import codec
 from ...errors import InvalidJob
 from ...events import EVENT_NAMES, EventName, JobEvent
 from ...job import Job
-from ...metrics import Sample, last_attempt_seconds
+from ...metrics import Sample, last_attempt_seconds, last_attempt_wait
 from . import _fs
+
+if TYPE_CHECKING:
+    import mmap
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +67,8 @@ class EventLog:
         line = orjson.dumps(
             {"event": event, "job_id": job.metadata.id, "job_type": job.metadata.type,
              "at": codec.format_time(at), "retry_count": job.metadata.retry_count,
-             "duration_s": last_attempt_seconds(job), "job": codec.to_document(job)}
+             "duration_s": last_attempt_seconds(job), "wait_s": last_attempt_wait(job),
+             "job": codec.to_document(job)}
         ) + b"\n"  # fmt: skip
         path = self._hour_file(at)
         try:
@@ -167,6 +171,8 @@ def _sampled_heads(path: Path) -> Iterator[bytes]:
     """The head (the JSON object up to the job document) of each sampled line of one hour
     file. Most of a line is the job document, so the file is searched in place (mmap,
     ``find``) rather than read and split, which is much faster (docs/file-backend.md)."""
+    import mmap  # only metrics read: an enqueue does not load it
+
     try:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             for prefix in _SAMPLED:
@@ -195,7 +201,7 @@ def parse_sample(head: bytes) -> Sample | None:
     try:
         doc: Any = orjson.loads(head)
         return Sample(doc["event"], doc["job_type"], datetime.fromisoformat(doc["at"]),
-                      doc["retry_count"], doc["duration_s"])  # fmt: skip
+                      doc["retry_count"], doc["duration_s"], doc.get("wait_s"))  # fmt: skip
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         log.warning("skipping an unreadable event line: %s", e)
         return None
@@ -254,13 +260,15 @@ def follow(tail: Tail, directory: Path, idle_timeout: float | None) -> Iterator[
     try:
         idle_since = time.monotonic()
         while True:
+            wake.clear()  # before reading: a write during the read wakes the next wait
             events = tail.poll()
             yield from events
-            if events:
+            if events:  # read on at once: a replay comes in batches, a burst too
                 idle_since = time.monotonic()
-            elif idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
+                continue
+            left = None if idle_timeout is None else idle_timeout - (time.monotonic() - idle_since)
+            if left is not None and left <= 0:
                 return
-            wake.wait(0.25)
-            wake.clear()
+            wake.wait(0.25 if left is None else min(0.25, left))
     finally:
         unsubscribe()

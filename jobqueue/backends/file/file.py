@@ -39,6 +39,7 @@ The file primitives (safe reads, atomic writes, quarantine, in-place moves) live
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import time
@@ -49,12 +50,13 @@ from pathlib import Path
 
 from ... import codec, transitions
 from ...backend import refuse_running
-from ...errors import InvalidJob, StaleJob
+from ...errors import InvalidJob, StaleJob, StoreError
 from ...job import ENDED, STATUSES, Job, PendingJob, RunningJob, Status, WorkerInfo
 from ..batch import dedupe
 from . import _fs, batches, recovery
 from .claims import Claims
 from .job_files import EPOCH, JobFiles, copies_in
+from .listing import Listings, beyond
 from .pending_index import Entry, PendingIndex
 from .spares import Spares
 from .unique import UniqueKeys
@@ -95,6 +97,7 @@ class FileStore(JobFiles):
         self.rescan_interval = rescan_interval
         self._last_rescan = time.monotonic()
         self._recovered = False
+        self._listings = Listings()
         self._index = PendingIndex(self.paths.index, self.paths.status_dir("pending"), self._entry)
         self._keys = UniqueKeys(self.paths, get=self.get, write=self.write_bytes)
         self._claims = Claims(self.paths.root, durable=durable, retire=self._spares.put)
@@ -146,19 +149,21 @@ class FileStore(JobFiles):
         newest_first: bool = False,
         after: str | None = None,
     ) -> Iterator[Job]:
-        """Sorted by id, which is creation time, so ``after`` pages without an offset."""
+        """Sorted by id, which is creation time, so ``after`` pages without an offset: the
+        directories' sorted listings (kept while unchanged) are merged lazily."""
         with _fs.as_store_error("list jobs"):
-            names = sorted(
-                (
-                    (job_id, status)
-                    for status in statuses
-                    for job_id in _fs.list_names(self.paths.status_dir(status))
-                ),
-                reverse=newest_first,
-            )
-        if after is not None:
-            names = [n for n in names if (n[0] < after if newest_first else n[0] > after)]
-        for job_id, status in names:
+            streams = [
+                _tagged(
+                    beyond(
+                        self._listings.sorted_ids(self.paths.status_dir(status)),
+                        after,
+                        newest_first=newest_first,
+                    ),
+                    status,
+                )
+                for status in statuses
+            ]
+        for job_id, status in heapq.merge(*streams, reverse=newest_first):
             try:
                 job = self._load(self.paths.job(status, job_id), status)
             except InvalidJob:
@@ -293,6 +298,24 @@ class FileStore(JobFiles):
         if job is None and self._claims.due():
             self.flush()  # idle, and the oldest end waited long enough (see claims)
         return job
+
+    def claim_many(
+        self, worker: WorkerInfo, now: datetime, limit: int, types: Collection[str] | None = None
+    ) -> list[RunningJob]:
+        """One claim after another: each is a rename of its own, there is nothing to batch.
+        A failure after some claims hands those over; the next claim reports it."""
+        claimed: list[RunningJob] = []
+        while len(claimed) < limit:
+            try:
+                job = self.claim(worker, now, types)
+            except StoreError:
+                if claimed:
+                    break
+                raise
+            if job is None:
+                break
+            claimed.append(job)
+        return claimed
 
     def _claim_from_index(
         self, worker: WorkerInfo, now: datetime, now_us: int, types: Collection[str] | None
@@ -462,3 +485,9 @@ class FileStore(JobFiles):
             self._index.refresh(now_us)
             us = self._index.oldest_due_us(now_us)
         return None if us is None else EPOCH + timedelta(microseconds=us)
+
+
+def _tagged(ids: Iterator[str], status: Status) -> Iterator[tuple[str, Status]]:
+    """``(id, status)`` for each id of one status directory, for merging by id."""
+    for job_id in ids:
+        yield job_id, status

@@ -33,7 +33,6 @@ from ...process import owner_token
 from . import _fs
 from .event_log import EventLog
 from .layout import Layout
-from .quarantine import move_aside
 from .spares import Spares
 
 log = logging.getLogger(__name__)
@@ -127,6 +126,8 @@ class JobFiles:
 
     def _quarantine(self, path: Path, status: Status, reason: str) -> None:
         """Move an unreadable file aside, bytes intact, so nothing is lost or retried forever."""
+        from .quarantine import move_aside  # rare: not loaded by a store that reads well
+
         move_aside(self.paths.quarantine, path, status, reason)
 
     def quarantine_file(self, path: Path, reason: str) -> None:

@@ -16,7 +16,6 @@ the way the store would, which is also what a person who fixed it wants to know.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -41,6 +40,8 @@ _ATTEMPTS = 1000
 
 def quarantine_name(status: str, name: str) -> str:
     """The base name a file of ``status``/``name`` gets in quarantine."""
+    import hashlib  # with its OpenSSL, ~3 ms of a one-shot command: only for long names
+
     stem = name.removesuffix(".json")
     raw = os.fsencode(stem)
     if len(raw) > _MAX_STEM:

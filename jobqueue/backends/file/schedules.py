@@ -15,15 +15,17 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...errors import InvalidJob
 from ...ids import check_schedule_name
 from ...process import owner_token
-from ...schedules import codec
-from ...schedules.model import Schedule
 from . import _fs
 from .layout import tmp_path
 from .recovery import is_orphaned_tmp
+
+if TYPE_CHECKING:
+    from ...schedules.model import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,8 @@ class ScheduleFiles:
             return None
         except OSError as e:
             raise _fs.store_error(e, f"read {path.name}") from e
+        from ...schedules import codec  # not loaded by a process that opens no schedule
+
         return codec.decode(data, str(path))
 
     def all(self) -> list[Schedule]:
@@ -96,6 +100,8 @@ class ScheduleFiles:
 
     def put(self, schedule: Schedule) -> None:
         """Write the schedule's file atomically (call under its lock)."""
+        from ...schedules import codec
+
         dst = self.path(schedule.name)
         tmp = tmp_path(self.tmp, dst.name, self._owner)
         _fs.replace_atomic(dst, codec.encode(schedule), tmp, durable=self.durable)

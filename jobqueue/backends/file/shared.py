@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -24,6 +23,8 @@ class SharedFiles:
     def update(self, name: str, fn: Callable[[bytes | None], tuple[bytes, T]]) -> T:
         """Call ``fn`` with the current bytes (None at first) and store what it returns,
         atomically with respect to every other process."""
+        import hashlib  # with its OpenSSL, ~3 ms of a one-shot command: only for rate limits
+
         path = self.layout.shared / hashlib.sha256(name.encode()).hexdigest()[:40]
         lock = _fs.file_lock(self.layout.lock_file("shared", name))
         with _fs.as_store_error(f"update the shared state {name!r}"), lock:

@@ -9,7 +9,6 @@ that key's lock stripe.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Collection
 from contextlib import ExitStack
 from pathlib import Path
@@ -46,6 +45,8 @@ class UniqueKeys:
         return stack
 
     def _path(self, key: str) -> Path:
+        import hashlib  # with its OpenSSL, ~3 ms of a one-shot command: only for keys
+
         return self.layout.unique / hashlib.sha256(key.encode()).hexdigest()[:40]
 
     def ids(self, key: str) -> list[str]:

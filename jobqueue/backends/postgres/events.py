@@ -69,7 +69,7 @@ WHERE at >= %(since)s AND pg_visible_in_snapshot(tx, %(window)s::pg_snapshot)
 ORDER BY tx, id LIMIT %(limit)s
 """
 _SAMPLES = """
-SELECT event, job_type, at, retry_count, duration_s FROM jq_events
+SELECT event, job_type, at, retry_count, duration_s, wait_s FROM jq_events
 WHERE event IN ('completed', 'failed', 'retrying') AND at >= %(since)s
   AND (%(until)s::timestamptz IS NULL OR at < %(until)s::timestamptz)
 ORDER BY tx, id
@@ -165,7 +165,7 @@ class PostgresEvents:
     def samples(self, since: datetime, until: datetime | None = None) -> Iterator[Sample]:
         """Read from the columns beside each event: no job document is decoded."""
         rows = self._db.fetch("read the event log", self._samples, {"since": since, "until": until})
-        return iter([Sample(r[0], r[1], r[2].astimezone(UTC), r[3] or 0, r[4]) for r in rows])
+        return iter([Sample(r[0], r[1], r[2].astimezone(UTC), r[3] or 0, r[4], r[5]) for r in rows])
 
     def prune(self) -> int:
         """Drop events older than RETENTION by the server's clock; how many went."""

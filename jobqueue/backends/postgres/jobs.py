@@ -9,10 +9,13 @@ NOTIFY together, so a crash never leaves one without the other:
   by the partial unique index while its job is pending or running; a job whose key is
   held comes back as the holder, read in the same statement. Only a holder committed by
   another process after the statement's snapshot is looked up again, by a second
-  statement.
-* ``claim``: ``FOR UPDATE SKIP LOCKED`` on the claim index, in priority, run_at, id
-  order: concurrent claimers skip each other's rows instead of waiting, and exactly one
-  wins each job. The row's status and tail change in SQL; the body is never sent.
+  statement. Jobs without a key skip ``ON CONFLICT`` and send nothing back.
+* ``claim`` and ``claim_many``: ``FOR UPDATE SKIP LOCKED ... LIMIT n`` on the claim
+  index, in priority, run_at, id order: concurrent claimers skip each other's rows
+  instead of waiting, and exactly one wins each job; a worker with n free slots takes n
+  jobs in one round trip. The rows' status and tail change in SQL; the body is never
+  sent. A claim of one type walks ``jq_jobs_claim_type`` (migration 2), so its plan
+  never sorts the backlog, even before the table has statistics.
 * ``move`` and ``delete``: compare-and-set. The caller's ``old`` job is reduced to the
   digests of its two halves; the row changes only if both still match, else StaleJob.
   Every write of a job changes its tail (a heartbeat's time, an end), so a worker whose
@@ -68,9 +71,10 @@ class PostgresJobs:
         self._channel = channel
         self._events = events
         self._add = qualify(queries.ADD, schema)
+        #: By how many types the claim names: any (None), one, or several.
         self._claims = {
-            typed: qualify(fill(queries.CLAIM, types=queries.TYPES if typed else ""), schema)
-            for typed in (False, True)
+            count: qualify(fill(queries.CLAIM, types=types), schema)
+            for count, types in ((None, ""), (1, queries.ONE_TYPE), (2, queries.TYPES))
         }
         self._move = qualify(queries.MOVE, schema)
         self._record_move = qualify(queries.RECORD_MOVE, schema)
@@ -111,9 +115,7 @@ class PostgresJobs:
                          "kept changing")  # fmt: skip
 
     def _insert_once(self, batch: list[PendingJob]) -> dict[_Found, Job]:
-        rows = [documents.row_of(job) for job in batch]
-        by_id = {job.metadata.id: job for job in batch}
-        params = _add_params(batch, rows) | {
+        params = _add_params(batch) | {
             "tail_digest": _PENDING_TAIL_DIGEST,
             "channel": self._channel,
         }
@@ -122,11 +124,14 @@ class PostgresJobs:
                 answer = conn.execute(self._add, params).fetchall()
             except pg_errors.UniqueViolation as e:
                 raise _taken(e) from None
-        found: dict[_Found, Job] = {}
-        for kind, name, status, body, tail, _ in answer:
+        found: dict[_Found, Job] = {
+            ("id", job.metadata.id): job for job in batch if job.metadata.unique_key is None
+        }
+        by_id = {job.metadata.id: job for job in batch}
+        for kind, name, status, body, tail in answer:
             if kind == "id":
                 found[kind, name] = by_id[name]
-            else:
+            elif kind == "key":
                 found[kind, name] = documents.decode(status, body, tail, f"holder of key {name!r}")
         return found
 
@@ -231,21 +236,32 @@ class PostgresJobs:
     def claim(
         self, worker: WorkerInfo, now: datetime, types: Collection[str] | None = None
     ) -> RunningJob | None:
-        if types is not None and not types:
-            return None
+        claimed = self.claim_many(worker, now, 1, types)
+        return claimed[0] if claimed else None
+
+    def claim_many(
+        self, worker: WorkerInfo, now: datetime, limit: int, types: Collection[str] | None = None
+    ) -> list[RunningJob]:
+        """One statement claims them all (``LIMIT``), in claim order."""
+        if limit < 1 or (types is not None and not types):
+            return []
         tail = documents.running_tail(worker, now)
+        named = None if types is None else sorted(types)
         params = {
             "now": now,
             "tail": tail,
             "tail_digest": documents.tail_digest("running", tail),
-            "types": None if types is None else sorted(types),
+            "types": named,
+            "type": named[0] if named else None,
             "channel": self._channel,
+            "limit": limit,
         }
-        row = self._db.fetch_one("claim a job", self._claims[types is not None], params)
-        if row is None:
-            return None
-        pending = documents.pending_of_body(row[1], f"job {row[0]}")
-        return transitions.start(pending, worker, now)
+        query = self._claims[None if named is None else min(len(named), 2)]
+        rows = self._db.fetch("claim jobs", query, params)
+        return [
+            transitions.start(documents.pending_of_body(body, f"job {job_id}"), worker, now)
+            for job_id, body, _ in rows
+        ]
 
     # --- changing ----------------------------------------------------------------------
 
@@ -402,18 +418,21 @@ def _result(job: PendingJob, first: dict[str, PendingJob], found: dict[_Found, J
     return result
 
 
-def _add_params(batch: list[PendingJob], rows: list[JobRow]) -> dict[str, Any]:
+def _add_params(batch: list[PendingJob]) -> dict[str, Any]:
+    """The columns of ``ADD``, one array each."""
+    metas = [job.metadata for job in batch]
+    bodies = [documents.pending_body(job) for job in batch]
     return {
-        "ids": [r.id for r in rows],
-        "types": [r.type for r in rows],
-        "priorities": [r.priority for r in rows],
-        "run_ats": [r.run_at for r in rows],
-        "keys": [r.unique_key for r in rows],
-        "attempts": [r.attempt for r in rows],
-        "bodies": [r.body for r in rows],
-        "body_digests": [r.body_digest for r in rows],
-        "ats": [j.metadata.created for j in batch],
-        "retry_counts": [j.metadata.retry_count for j in batch],
+        "ids": [m.id for m in metas],
+        "types": [m.type for m in metas],
+        "priorities": [m.priority for m in metas],
+        "run_ats": [m.run_at for m in metas],
+        "keys": [m.unique_key for m in metas],
+        "attempts": [len(job.attempts) for job in batch],
+        "bodies": bodies,
+        "body_digests": [documents.digest(body) for body in bodies],
+        "ats": [m.created for m in metas],
+        "retry_counts": [m.retry_count for m in metas],
     }
 
 

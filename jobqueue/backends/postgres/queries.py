@@ -12,6 +12,10 @@ from .listener import EVENT, JOB
 
 HOLDERS = "('pending', 'running')"
 
+#: ``add``: a job without a unique key is a plain INSERT (an id already taken fails the
+#: statement); only those with a key take the ``ON CONFLICT`` path, whose speculative
+#: insertion costs every row it handles. One row per stored keyed job (``id``), per key
+#: found held (``key``), and one that fires the NOTIFYs (``woken``).
 ADD = f"""
 WITH input AS (
     SELECT * FROM unnest(
@@ -27,13 +31,20 @@ WITH input AS (
     WHERE j.unique_key IN (SELECT i.unique_key FROM input i WHERE i.unique_key IS NOT NULL)
       AND j.status IN {HOLDERS}
     ORDER BY j.unique_key, j.key_shared, j.id
-), added AS (
+), keyless AS (
+    INSERT INTO jq_jobs (id, status, type, priority, run_at, attempt, body, tail,
+                         body_digest, tail_digest)
+    SELECT i.id, 'pending', i.type, i.priority, i.run_at, i.attempt, i.body, '',
+           i.body_digest, %(tail_digest)s
+    FROM input i
+    WHERE i.unique_key IS NULL
+), keyed AS (
     INSERT INTO jq_jobs AS j (id, status, type, priority, run_at, unique_key, attempt,
                               body, tail, body_digest, tail_digest)
     SELECT i.id, 'pending', i.type, i.priority, i.run_at, i.unique_key, i.attempt,
            i.body, '', i.body_digest, %(tail_digest)s
     FROM input i
-    WHERE i.unique_key IS NULL OR i.unique_key NOT IN (SELECT h.unique_key FROM held h)
+    WHERE i.unique_key IS NOT NULL AND i.unique_key NOT IN (SELECT h.unique_key FROM held h)
     ORDER BY i.n
     ON CONFLICT (unique_key)
         WHERE unique_key IS NOT NULL AND status IN {HOLDERS} AND NOT key_shared
@@ -42,15 +53,19 @@ WITH input AS (
 ), recorded AS (
     INSERT INTO jq_events (event, job_id, job_type, at, retry_count, document)
     SELECT 'created', i.id, i.type, i.at, i.retry_count, '{{"status":"pending",' || i.body || '}}'
-    FROM input i JOIN added a ON a.id = i.id
+    FROM input i
+    WHERE i.unique_key IS NULL OR i.id IN (SELECT k.id FROM keyed k)
     ORDER BY i.n
 ), woken AS (
     SELECT pg_notify(%(channel)s, '{JOB}'), pg_notify(%(channel)s, '{EVENT}')
-    FROM (SELECT 1 FROM added LIMIT 1) AS one
+    FROM (SELECT 1 FROM input i WHERE i.unique_key IS NULL
+          UNION ALL SELECT 1 FROM keyed LIMIT 1) AS one
 )
-SELECT 'id', a.id, NULL, NULL, NULL, (SELECT count(*) FROM woken) FROM added a
+SELECT 'woken', NULL, NULL, NULL, NULL FROM woken
 UNION ALL
-SELECT 'key', h.unique_key, h.status, h.body, h.tail, 0 FROM held h
+SELECT 'id', k.id, NULL, NULL, NULL FROM keyed k
+UNION ALL
+SELECT 'key', h.unique_key, h.status, h.body, h.tail FROM held h
 """
 
 CLAIM = f"""
@@ -58,7 +73,7 @@ WITH next AS MATERIALIZED (
     SELECT id FROM jq_jobs
     WHERE status = 'pending' AND run_at <= %(now)s {{types}}
     ORDER BY priority, run_at, id
-    LIMIT 1
+    LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE jq_jobs j
@@ -66,13 +81,14 @@ WITH next AS MATERIALIZED (
         attempt = j.attempt + 1, started_at = %(now)s, cancel_requested = false,
         cancel_reason = NULL, cancel_at = NULL, updated_at = clock_timestamp()
     FROM next WHERE j.id = next.id
-    RETURNING j.id, j.type, j.body
+    RETURNING j.id, j.type, j.body, j.priority, j.run_at
 ), recorded AS (
     INSERT INTO jq_events (event, job_id, job_type, at, document)
     SELECT 'started', c.id, c.type, %(now)s, '{{"status":"running",' || c.body || %(tail)s || '}}'
-    FROM claimed c
+    FROM claimed c ORDER BY c.priority, c.run_at, c.id
 )
 SELECT c.id, c.body, pg_notify(%(channel)s, '{EVENT}') FROM claimed c
+ORDER BY c.priority, c.run_at, c.id
 """
 
 MOVE = f"""
@@ -103,8 +119,9 @@ SELECT m.id{{notify}} FROM moved m
 """
 
 RECORD_MOVE = """, recorded AS (
-    INSERT INTO jq_events (event, job_id, job_type, at, retry_count, duration_s, document)
-    SELECT %(event)s, m.id, m.type, %(at)s, %(retry_count)s, %(duration_s)s,
+    INSERT INTO jq_events (event, job_id, job_type, at, retry_count, duration_s, wait_s,
+                           document)
+    SELECT %(event)s, m.id, m.type, %(at)s, %(retry_count)s, %(duration_s)s, %(wait_s)s,
            '{"status":"' || m.status || '",' || m.body || m.tail || '}'
     FROM moved m
 )"""
@@ -120,3 +137,5 @@ SELECT status, count(*), count(*) FILTER (WHERE run_at > %(now)s) FROM jq_jobs G
 OLDEST_DUE = "SELECT min(run_at) FROM jq_jobs WHERE status = 'pending' AND run_at <= %(now)s"
 NEXT_DUE = "SELECT min(run_at) FROM jq_jobs WHERE status = 'pending' {types}"
 TYPES = "AND type = ANY(%(types)s::text[])"
+#: The same for one type: an equality, so the claim can walk ``jq_jobs_claim_type``.
+ONE_TYPE = "AND type = %(type)s"
