@@ -14,6 +14,7 @@ extra read: the event carries the job.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -120,10 +121,17 @@ def _limit(value: str | None) -> int:
 
 
 def live_row(request: Request, event: JobEvent) -> str | None:
-    """The ``jobs`` view: the event's job as its row, swapped in if the page shows it."""
+    """The ``jobs`` view: the event's job as its row, swapped in if the page shows it; a
+    new job, which no row shows yet, as a link that reads the page again (where it sorts
+    depends on the page's order and cursor, which a row swap cannot know)."""
     dash = dashboard_of(request)
     doc = dash.document(event.job)
     next_url = request.query_params.get("next") or url(request, "jobs")
+    if event.event == "created":
+        shown = parse_qs(urlsplit(next_url).query).get("status", ["pending"])
+        if "pending" not in shown:
+            return None  # this tab never shows a new job
+        return fragment(request, "_new_jobs.html", {"next": next_url, "oob": True})
     return fragment(request, "_job_row.html", {"doc": doc, "oob": True, "next": next_url})
 
 
