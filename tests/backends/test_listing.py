@@ -10,10 +10,11 @@ from pathlib import Path
 from jobqueue.backends.file.listing import SETTLED_NS, Listings, beyond
 
 
-def settle(directory: Path) -> None:
+def settle(directory: Path) -> int:
     """Make the directory's mtime old enough for a listing of it to be kept."""
     past = time.time_ns() - 2 * SETTLED_NS
     os.utime(directory, ns=(past, past))
+    return past
 
 
 def add(directory: Path, *ids: str) -> None:
@@ -53,3 +54,17 @@ def test_beyond_pages_both_ways() -> None:
     assert list(beyond(ids, None, newest_first=True)) == ["d", "c", "b", "a"]
     assert list(beyond(ids, "c", newest_first=True)) == ["b", "a"]
     assert list(beyond(ids, "bb", newest_first=True)) == ["b", "a"]  # not itself an id
+
+
+def test_a_settled_count_is_kept_and_a_change_is_seen(tmp_path: Path) -> None:
+    add(tmp_path, "a", "b")
+    (tmp_path / ".hidden").write_text("")  # not a job file
+    past = settle(tmp_path)
+    listings = Listings()
+    assert listings.count(tmp_path) == 2
+    os.rename(tmp_path / "a.json", tmp_path / "keep")  # unseen while the count is kept...
+    os.utime(tmp_path, ns=(past, past))  # ...which takes forging the mtime back
+    assert listings.count(tmp_path) == 2
+    add(tmp_path, "c")
+    assert listings.count(tmp_path) == 2  # b and c: the change stamped a new mtime
+    assert listings.count(tmp_path / "nope") == 0

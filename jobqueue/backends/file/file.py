@@ -182,7 +182,7 @@ class FileStore(JobFiles):
         pending, delayed = self._index.counts(now_us)
         counts = {"pending": pending, "delayed": delayed}
         for status in STATUSES[1:]:
-            counts[status] = _fs.count_entries(self.paths.status_dir(status))
+            counts[status] = self._listings.count(self.paths.status_dir(status))
         counts["quarantined"] = _fs.count_entries(self.paths.quarantine)
         counts["total"] = sum(counts[s] for s in STATUSES)
         return counts

@@ -26,11 +26,35 @@ SETTLED_NS = 2_000_000_000
 
 
 class Listings:
-    """The sorted ids of each directory of one store, as of its last change."""
+    """The sorted ids (or just the number) of each directory of one store, as of its
+    last change: counts are what ``stats`` and ``health`` read at every dashboard page."""
 
     def __init__(self) -> None:
         self._kept: dict[Path, tuple[tuple[int, int], list[str]]] = {}
+        self._counts: dict[Path, tuple[tuple[int, int], int]] = {}
         self._lock = threading.Lock()
+
+    def count(self, directory: Path) -> int:
+        """How many job files ``directory`` holds (0 if it is missing)."""
+        try:
+            status = os.stat(directory)
+        except FileNotFoundError:
+            return 0
+        stamp = (status.st_mtime_ns, status.st_ino)
+        with self._lock:
+            kept, counted = self._kept.get(directory), self._counts.get(directory)
+        if kept is not None and kept[0] == stamp:
+            return len(kept[1])
+        if counted is not None and counted[0] == stamp:
+            return counted[1]
+        read_at = time.time_ns()
+        n = _fs.count_entries(directory)
+        with self._lock:
+            if read_at - status.st_mtime_ns >= SETTLED_NS:
+                self._counts[directory] = (stamp, n)
+            else:
+                self._counts.pop(directory, None)
+        return n
 
     def sorted_ids(self, directory: Path) -> Sequence[str]:
         """The ids of the job files in ``directory``, in ascending order (OSError as
