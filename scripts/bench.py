@@ -54,27 +54,9 @@ import bench_startup
 from bench_base import Kind
 from bench_peers import PEERS, missing
 from bench_report import TIMES, Row
-from bench_runner import Config, Runner
+from bench_runner import DEFAULT, QUICK, Config, Runner
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-DEFAULT = Config()
-QUICK = Config(
-    n=200,
-    reps=1,
-    levels=(200, 2_000),
-    claim_reps=1,
-    warm_claims=5,
-    latency_samples=4,
-    latency_budget=1.0,
-    latency_timeout=1.5,
-    latency_gaps=(0.1,),
-    deadline=8.0,
-    rss_jobs=10,
-    startup_runs=5,
-    budget=50.0,
-)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

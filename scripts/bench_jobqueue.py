@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 import bench_pg_peers as pg
 from bench_base import Claimed, OnStart, Payload, Peer, Stopper, payload
@@ -20,7 +20,7 @@ class JobqueuePeer(Peer):
     key = "jobqueue"
     label = "jobqueue durable=True"
     durable = True
-    requires = ("jobqueue",)
+    requires: ClassVar[tuple[str, ...]] = ("jobqueue",)
     # jobqueue's public names load on first use: import what a queue is made of.
     preloads = ("jobqueue.transitions", "jobqueue.queue", "jobqueue.backends.file")
     job_type = "bench"
@@ -58,7 +58,7 @@ class JobqueuePeer(Peer):
 
     def claim(self) -> Claimed | None:
         job = self.queue.backend.jobs.claim(self.info, self.queue.clock.now(), self.types)
-        return None if job is None else Claimed(job.params["seq"], job)
+        return None if job is None else Claimed(cast(Payload, job.params)["seq"], job)
 
     def complete(self, claimed: Claimed) -> None:
         from jobqueue import transitions

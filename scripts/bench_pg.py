@@ -18,12 +18,15 @@ of the claim levels) ends with an ANALYZE, for both peers.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import bench_report as br
+import bench_runner
 from bench_pg_peers import DSN_ENV, WORKER_CONCURRENCY, server_settings
 from bench_report import TIMES, Row, Target
 from bench_runner import Config, Runner
@@ -43,18 +46,9 @@ DEFAULT = Config(
     startup_runs=0,
     budget=600.0,
 )
-QUICK = Config(
-    n=200,
-    reps=1,
+QUICK = replace(
+    bench_runner.QUICK,
     levels=(1_000, 5_000),
-    claim_reps=1,
-    warm_claims=5,
-    latency_samples=4,
-    latency_budget=1.0,
-    latency_timeout=1.5,
-    latency_gaps=(0.1,),
-    deadline=8.0,
-    rss_jobs=10,
     startup_runs=0,
     budget=35.0,
     consumers=4,
@@ -91,7 +85,7 @@ def server() -> Iterator[dict[str, str]]:
         raise NoServer("no PostgreSQL server: initdb is neither on PATH nor in /usr/lib/postgresql")
     try:
         cluster = postgres_cluster.start_cluster(bin_dir)
-    except (OSError, KeyError, RuntimeError) as e:
+    except (OSError, KeyError, RuntimeError, subprocess.SubprocessError) as e:
         raise NoServer(f"could not start a PostgreSQL cluster: {e}") from e
     os.environ[DSN_ENV] = cluster.dsn
     try:

@@ -59,13 +59,13 @@ def create_database(root: Path, template: str | None = None) -> str:
     name = database_name(root)
     copy = f' TEMPLATE "{template}"' if template else ""
     with _admin() as conn, contextlib.suppress(psycopg.errors.DuplicateDatabase):
-        conn.execute(f'CREATE DATABASE "{name}"{copy}')  # type: ignore[arg-type]
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     return database_dsn(root)
 
 
 def drop_database(root: Path) -> None:
     with _admin() as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database_name(root)}" WITH (FORCE)')  # type: ignore[arg-type]
+        conn.execute(f'DROP DATABASE IF EXISTS "{database_name(root)}" WITH (FORCE)')
 
 
 def analyze(root: Path) -> None:
@@ -82,7 +82,7 @@ def server_settings() -> dict[str, str]:
     """What the report says about the server: its version and how it writes."""
     names = ("server_version", "fsync", "synchronous_commit", "shared_buffers")
     with _admin() as conn:
-        return {n: str(conn.execute(f"SHOW {n}").fetchone()[0]) for n in names}  # type: ignore[index, arg-type]
+        return {n: str(conn.execute(f"SHOW {n}").fetchone()[0]) for n in names}
 
 
 def _admin() -> Any:
@@ -206,8 +206,8 @@ def _procrastinate_template() -> str:
     with _admin() as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (_TEMPLATE,)).fetchone():
             return _TEMPLATE
-        conn.execute(f'CREATE DATABASE "{_TEMPLATE}"')  # type: ignore[arg-type]
+        conn.execute(f'CREATE DATABASE "{_TEMPLATE}"')
     dsn = urlunsplit(urlsplit(server_dsn())._replace(path="/" + _TEMPLATE))
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(procrastinate.schema.SchemaManager.get_schema())  # type: ignore[arg-type]
+        conn.execute(procrastinate.schema.SchemaManager.get_schema())
     return _TEMPLATE

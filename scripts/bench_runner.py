@@ -2,7 +2,7 @@
 of ``bench_workloads`` on every selected peer, each measurement in a fresh directory.
 
 The file part and the PostgreSQL part are two runs of the same ``Runner``, with their
-own configurations (``bench.DEFAULT``, ``bench_pg.DEFAULT``): the PostgreSQL one drains
+own configurations (``DEFAULT`` here, ``bench_pg.DEFAULT``): the PostgreSQL one drains
 through the peers' real workers (``served``) and has four of them behind the producer.
 """
 
@@ -46,6 +46,25 @@ class Config:
     def consumer_label(self) -> str:
         """``2 consumers`` or ``4 workers``: what the producer workload is called."""
         return f"{self.consumers} {'workers' if self.served else 'consumers'}"
+
+
+#: The file part's configurations (bench_pg has the PostgreSQL part's).
+DEFAULT = Config()
+QUICK = Config(
+    n=200,
+    reps=1,
+    levels=(200, 2_000),
+    claim_reps=1,
+    warm_claims=5,
+    latency_samples=4,
+    latency_budget=1.0,
+    latency_timeout=1.5,
+    latency_gaps=(0.1,),
+    deadline=8.0,
+    rss_jobs=10,
+    startup_runs=5,
+    budget=50.0,
+)
 
 
 class Runner:

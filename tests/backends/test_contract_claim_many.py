@@ -1,7 +1,8 @@
 """The jobs part's contract, batch claims: ``claim_many`` takes what ``claim`` would
-take one job after another, and each job still goes to exactly one claimer; and a
-worker on any backend claims as many jobs as it has free slots in one call, handing
-back what it refuses and what it has not started when it stops.
+take one job after another, and each job still goes to exactly one claimer (claims
+racing in threads: ``test_contract_jobs``); and a worker on any backend claims as many
+jobs as it has free slots in one call, handing back what it refuses and what it has
+not started when it stops.
 
 Only protocol methods are used here, so a new backend passes or fails this file as is.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from functools import partial
 
 import pytest
 from conftest import WORKER_A, WORKER_B, FakeClock
@@ -19,29 +19,9 @@ from jobqueue import HandlerWorker, JobQueue
 from jobqueue.backend import Backend, JobStore
 from jobqueue.job import PendingJob, RunningJob, WorkerInfo
 
-from .conftest import Opener
-from .helpers import MakeJob, ago, claim, complete, ids, later, run_together
+from .helpers import MakeJob, ago, claim, complete, ids
 
 IDLE = 0.3  # the idle_timeout of a follow that should have found every event by then
-
-
-def test_a_batch_is_the_best_due_jobs_in_claim_order(
-    jobs: JobStore, make_job: MakeJob, clock: FakeClock
-) -> None:
-    late_low = make_job(priority=1, **ago(clock, 100))
-    recent = make_job(priority=0, **ago(clock, 1))
-    older = make_job(priority=0, **ago(clock, 5))
-    urgent = make_job(priority=-1, **ago(clock, 0))
-    deferred = make_job(priority=-5, **later(clock, 1))
-    jobs.add([deferred, urgent, recent, older, late_low])
-
-    first = jobs.claim_many(WORKER_A, clock.now(), 3)
-    rest = jobs.claim_many(WORKER_A, clock.now(), 10)
-
-    assert ids(first) == ids([urgent, older, recent])
-    assert ids(rest) == ids([late_low])  # fewer than asked: the deferred one is not due
-    assert jobs.claim_many(WORKER_A, clock.now(), 10) == []
-    assert jobs.get(deferred.metadata.id) == deferred
 
 
 def test_each_job_of_a_batch_runs_for_the_worker_as_a_claim_would(
@@ -114,43 +94,6 @@ def test_every_job_of_a_batch_records_its_start(
     events = list(follow)
     assert [(e.event, e.job_id) for e in events] == [("started", i) for i in ids(added)]
     assert [e.job for e in events] == claimed
-
-
-def test_batches_and_single_claims_of_two_handles_share_no_job(
-    open_handle: Opener, make_job: MakeJob, clock: FakeClock
-) -> None:
-    first, second = open_handle().jobs, open_handle().jobs
-    added = [make_job() for _ in range(20)]
-    first.add(added)
-    second.counts(clock.now())  # both have seen every job before they take turns
-
-    claimed: list[str] = []
-    for turn in range(30):
-        if turn % 2:
-            claimed += ids(first.claim_many(WORKER_A, clock.now(), 3))
-        elif (job := second.claim(WORKER_B, clock.now())) is not None:
-            claimed.append(job.metadata.id)
-
-    assert sorted(claimed) == ids(added)
-
-
-def test_concurrent_batch_claims_never_share_a_job(
-    open_handle: Opener, make_job: MakeJob, clock: FakeClock
-) -> None:
-    handles = [open_handle().jobs, open_handle().jobs]
-    added = [make_job() for _ in range(200)]
-    handles[0].add(added)
-    claimed: list[list[str]] = [[] for _ in range(4)]
-
-    def claim_all(n: int) -> None:
-        jobs, worker = handles[n % 2], WorkerInfo(name=f"w{n}", host="test-host", pid=n + 1)
-        while batch := jobs.claim_many(worker, clock.now(), 7):
-            claimed[n] += ids(batch)
-
-    run_together([partial(claim_all, n) for n in range(4)])
-
-    all_claimed = [job_id for got in claimed for job_id in got]
-    assert sorted(all_claimed) == ids(added)  # no duplicate, none missing
 
 
 def test_a_claim_after_a_batch_takes_the_next_best(

@@ -1,4 +1,5 @@
-"""The jobs part's contract, first half: add and get, unique keys, claim.
+"""The jobs part's contract, first half: add and get, unique keys, claim (one job at a
+time, and the races of batches; the rest of batch claims: ``test_contract_claim_many``).
 
 Only protocol methods are used here, so a new backend passes or fails this file as is.
 """
@@ -209,8 +210,9 @@ def test_a_claimed_job_runs_for_the_worker(
     assert jobs.claim(WORKER_B, clock.now()) is None
 
 
+@pytest.mark.parametrize("batches", [(1,) * 6, (3, 10)], ids=["claim", "claim_many"])
 def test_claim_order_is_priority_then_run_at_then_id(
-    jobs: JobStore, make_job: MakeJob, clock: FakeClock
+    jobs: JobStore, make_job: MakeJob, clock: FakeClock, batches: tuple[int, ...]
 ) -> None:
     late_low = make_job(priority=1, **ago(clock, 100))
     recent = make_job(priority=0, **ago(clock, 1))
@@ -220,10 +222,14 @@ def test_claim_order_is_priority_then_run_at_then_id(
     deferred = make_job(priority=-5, run_at=clock.now() + timedelta(seconds=1))
     jobs.add([deferred, urgent, older_same_time, older, recent, late_low])
 
-    claimed = [claim(jobs, clock) for _ in range(5)]
+    claimed = [take(jobs, WORKER_A, clock, batch) for batch in batches]
 
-    assert ids(claimed) == ids([urgent, older, older_same_time, recent, late_low])
+    in_order = ids([urgent, older, older_same_time, recent, late_low])
+    assert [job_id for got in claimed for job_id in got] == in_order
+    assert len(claimed[-1]) < batches[-1]  # fewer than asked: the deferred one is not due
     assert jobs.claim(WORKER_A, clock.now()) is None
+    assert jobs.claim_many(WORKER_A, clock.now(), 10) == []
+    assert jobs.get(deferred.metadata.id) == deferred
 
 
 def test_a_deferred_job_is_claimed_once_due(
@@ -252,8 +258,9 @@ def test_claim_by_type_takes_only_those_types(
     assert claim(jobs, clock, {"resize"}).metadata.id == resize.metadata.id
 
 
+@pytest.mark.parametrize("batch", [1, 3], ids=["claim", "claim_many"])
 def test_a_job_is_claimed_once_across_two_handles(
-    open_handle: Opener, make_job: MakeJob, clock: FakeClock
+    open_handle: Opener, make_job: MakeJob, clock: FakeClock, batch: int
 ) -> None:
     first, second = open_handle().jobs, open_handle().jobs
     added = [make_job() for _ in range(20)]
@@ -263,15 +270,21 @@ def test_a_job_is_claimed_once_across_two_handles(
     claimed: list[str] = []
     for turn in range(50):
         jobs, worker = (first, WORKER_A) if turn % 2 else (second, WORKER_B)
-        job = jobs.claim(worker, clock.now())
-        if job is not None:
-            claimed.append(job.metadata.id)
+        claimed += take(jobs, worker, clock, batch if turn % 2 else 1)
 
     assert sorted(claimed) == ids(added)
 
 
+def take(jobs: JobStore, worker: WorkerInfo, clock: FakeClock, batch: int) -> list[str]:
+    """The ids ``worker`` claims: one ``claim``, or one ``claim_many`` of ``batch``."""
+    if batch == 1:
+        return [j.metadata.id for j in [jobs.claim(worker, clock.now())] if j is not None]
+    return ids(jobs.claim_many(worker, clock.now(), batch))
+
+
+@pytest.mark.parametrize("batch", [1, 7], ids=["claim", "claim_many"])
 def test_concurrent_claims_never_share_a_job(
-    open_handle: Opener, make_job: MakeJob, clock: FakeClock
+    open_handle: Opener, make_job: MakeJob, clock: FakeClock, batch: int
 ) -> None:
     handles = [open_handle().jobs, open_handle().jobs]
     added = [make_job() for _ in range(200)]
@@ -280,8 +293,8 @@ def test_concurrent_claims_never_share_a_job(
 
     def claim_all(n: int) -> None:
         jobs, worker = handles[n % 2], WorkerInfo(name=f"w{n}", host="test-host", pid=n + 1)
-        while (job := jobs.claim(worker, clock.now())) is not None:
-            claimed[n].append(job.metadata.id)
+        while got := take(jobs, worker, clock, batch):
+            claimed[n] += got
 
     run_together([partial(claim_all, n) for n in range(4)])
 

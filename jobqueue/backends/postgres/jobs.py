@@ -14,8 +14,9 @@ NOTIFY together, so a crash never leaves one without the other:
   index, in priority, run_at, id order: concurrent claimers skip each other's rows
   instead of waiting, and exactly one wins each job; a worker with n free slots takes n
   jobs in one round trip. The rows' status and tail change in SQL; the body is never
-  sent. A claim of one type walks ``jq_jobs_claim_type`` (migration 2), so its plan
-  never sorts the backlog, even before the table has statistics.
+  sent. A claim by type walks ``jq_jobs_claim_type`` (migration 2), once per type, so
+  its plan never sorts the backlog nor walks past other types' jobs, whatever the
+  statistics say (see ``queries.NEXT_OF_TYPES``).
 * ``move`` and ``delete``: compare-and-set. The caller's ``old`` job is reduced to the
   digests of its two halves; the row changes only if both still match, else StaleJob.
   Every write of a job changes its tail (a heartbeat's time, an end), so a worker whose
@@ -71,10 +72,14 @@ class PostgresJobs:
         self._channel = channel
         self._events = events
         self._add = qualify(queries.ADD, schema)
-        #: By how many types the claim names: any (None), one, or several.
+        #: By how many types a claim names: any (None), one, or several (2).
         self._claims = {
-            count: qualify(fill(queries.CLAIM, types=types), schema)
-            for count, types in ((None, ""), (1, queries.ONE_TYPE), (2, queries.TYPES))
+            count: qualify(fill(queries.CLAIM, next=next_), schema)
+            for count, next_ in (
+                (None, queries.NEXT_ANY),
+                (1, queries.NEXT_OF_TYPE),
+                (2, queries.NEXT_OF_TYPES),
+            )
         }
         self._move = qualify(queries.MOVE, schema)
         self._record_move = qualify(queries.RECORD_MOVE, schema)
