@@ -16,6 +16,8 @@ from jobqueue.job import ErrorInfo, Job, Metadata, PendingJob, Progress, Running
 
 pytest.importorskip("psycopg", reason="the PostgreSQL backend needs jobqueue[postgres]")
 
+from psycopg.conninfo import conninfo_to_dict
+
 from jobqueue.backends.postgres import documents
 from jobqueue.backends.postgres.url import parse
 from jobqueue.errors import InvalidJob
@@ -116,6 +118,13 @@ def test_url_options_are_ours_and_the_rest_is_libpqs() -> None:
     assert settings.location == "postgres://app@db:6543/app?schema=jobs&listen=false&sslmode=prefer"
     assert "secret" in settings.url
     assert parse("postgresql://db/app").schema == "jobqueue"
+
+
+def test_a_url_with_no_host_keeps_libpqs_form() -> None:
+    """``postgresql:///db?host=/socket/dir``: a unix socket, as libpq documents it."""
+    settings = parse("postgresql:///app?host=/run/pg&user=me&schema=jobs")
+
+    assert conninfo_to_dict(settings.conninfo) == {"dbname": "app", "host": "/run/pg", "user": "me"}
 
 
 def test_without_postgresql_the_tests_skip_in_one_line_unless_ci_requires_them(

@@ -57,7 +57,9 @@ def parse(url: str) -> Settings:
             f"schema must be 1 to 48 letters, digits or _ (not starting with a digit), "
             f"not {schema!r}"
         )
-    conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(theirs)))
+    # Not urlunsplit: it drops the "//" of an empty host (postgresql:///db?host=/socket).
+    query = f"?{urlencode(theirs)}" if theirs else ""
+    conninfo = f"postgresql://{parts.netloc}{parts.path}{query}"
     _check_libpq_options(url, conninfo)
     return Settings(
         conninfo=conninfo,
