@@ -62,7 +62,8 @@ class Peer:
         root.mkdir(parents=True, exist_ok=True)
 
     def enqueue(self, job: Payload) -> None:
-        raise NotImplementedError
+        """Add one job, as the peer's users do: every adapter defines it."""
+        raise NotImplementedError(f"{type(self).__name__} must define enqueue")
 
     def enqueue_many(self, jobs: list[Payload]) -> None:
         raise Unsupported

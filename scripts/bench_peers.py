@@ -44,7 +44,8 @@ class _HueyPeer(Peer):
         self.task = self.huey.task(name="bench_job")(_huey_job)
 
     def _make_huey(self, **options: Any) -> Any:
-        raise NotImplementedError
+        """The Huey instance over this peer's storage: each Huey adapter defines it."""
+        raise NotImplementedError(f"{type(self).__name__} must define _make_huey")
 
     def enqueue(self, job: Payload) -> None:
         self.task(job["seq"], job["pad"])

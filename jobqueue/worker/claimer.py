@@ -91,8 +91,13 @@ class Claimer:
         while len(accepted) < wanted and len(refused) < LOOKAHEAD:
             asked = wanted - len(accepted)
             batch = self._claim(worker, asked)
-            for job in batch:
-                (accepted if self.accept(job) else refused).append(job)
+            for n, job in enumerate(batch):
+                try:
+                    taken = self.accept(job)
+                except BaseException:
+                    refused.extend(batch[n:])  # undecided: handed back with the refused
+                    raise
+                (accepted if taken else refused).append(job)
             if len(batch) < asked:
                 return  # nothing more is due
 

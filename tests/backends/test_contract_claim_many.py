@@ -188,3 +188,24 @@ def test_a_worker_stopping_mid_batch_hands_back_the_jobs_it_did_not_start(
 
     assert status_of(backend.jobs, added[0]) == "complete"  # started: it ran to its end
     assert [backend.jobs.get(j.metadata.id) for j in added[1:]] == added[1:]
+
+
+class RaisesOnSecond(HandlerWorker):
+    def can_process_job(self, job: PendingJob | RunningJob) -> bool:
+        if job.params.get("n") == 1:
+            raise RuntimeError("can_process_job failed")
+        return True
+
+
+def test_a_raising_can_process_job_hands_back_every_job_of_the_batch(
+    backend: Backend, make_job: MakeJob, clock: FakeClock
+) -> None:
+    """The one it raised on and the ones after it too: none stays running for a worker
+    that will never run it (a live worker's jobs are never reaped)."""
+    added = [make_job({"n": n}, type="echo", **ago(clock, 3 - n)) for n in range(3)]
+    backend.jobs.add(added)
+
+    with pytest.raises(RuntimeError, match="can_process_job failed"):
+        echo_worker(backend, clock, RaisesOnSecond).run(burst=True, handle_signals=False)
+
+    assert [backend.jobs.get(j.metadata.id) for j in added] == added

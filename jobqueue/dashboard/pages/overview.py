@@ -6,8 +6,9 @@ group" (the bulk dialog, prefilled).
 
 Cheap by construction: counts and health come from the dashboard's short caches
 (``dash.stats``, ``dash.health``), the charts from the app's one ``History`` (settled
-buckets are cached). The queue latency chart replays job documents, and grouping the
-failures reads up to ``FAILURES`` failed jobs: each is a request of its own
+buckets are cached). The queue latency chart reads the event log's samples a second
+time, and grouping the failures reads up to ``FAILURES`` failed jobs: each is a request
+of its own
 (``/overview/latency``, ``/overview/failures``), which htmx loads as soon as the page
 is shown, and which without JavaScript is a link to a page.
 """
